@@ -1,0 +1,124 @@
+"""The ``harness`` command line: run scenarios, list faults, validate scenario files.
+
+Exit codes: 0 every SLO held (or broke exactly as declared expected), 1 an SLO broke,
+2 bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from harness.errors import UsageError
+
+app = typer.Typer(
+    name="harness",
+    help="Chaos and regression test harness for model-backed pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+scenarios_app = typer.Typer(help="Work with scenario files.", no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Scenario files or folders (default: the shipped catalogue).", show_default=False),
+]
+
+
+@app.command()
+def run(
+    paths: PathsArg = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", "-t", help="py:package.module:function (repeatable; default: the demo pipelines)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for every random choice (default: the scenario's).")
+    ] = None,
+    cases: Annotated[
+        int | None, typer.Option(min=1, help="Cases per scenario (default: the scenario's).")
+    ] = None,
+    case: Annotated[int | None, typer.Option(min=0, help="Run only this case index (replay).")] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(min=0.0, help="Real seconds slept per injected second (0 = account only).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option(help="Folder for reports/<run-id>/.")] = Path("reports"),
+    run_id: Annotated[
+        str | None, typer.Option(help="Name of the report folder (default: time and seed).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run scenarios against pipelines and judge their SLOs."""
+    from harness.session import RunRequest, execute
+
+    request = RunRequest(
+        paths=list(paths or []),
+        targets=list(target or []),
+        seed=seed,
+        cases=cases,
+        only_case=case,
+        time_scale=time_scale,
+        report_dir=report_dir,
+        run_id=run_id,
+        progress=progress,
+        argv=["harness", *sys.argv[1:]],
+    )
+    raise typer.Exit(execute(request, Console()))
+
+
+@app.command()
+def faults(
+    layer: Annotated[
+        str | None, typer.Option(help="Only faults of this layer: content, envelope, transport.")
+    ] = None,
+) -> None:
+    """List the fault catalogue with what each fault reproduces and its parameters."""
+    from harness.catalogue import print_faults
+
+    print_faults(Console(), layer)
+
+
+@scenarios_app.command("validate")
+def validate(paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")]) -> None:
+    """Check scenario files; the first problem is reported as file: field: expectation (exit 2)."""
+    from harness.scenario import load_scenarios
+
+    console = Console()
+    for scenario in load_scenarios(paths):
+        console.print(f"[green]ok[/green] {scenario.path}  {scenario.name}  ({len(scenario.slos)} SLOs)")
+
+
+@scenarios_app.command("list")
+def list_scenarios(paths: PathsArg = None) -> None:
+    """List scenarios with their descriptions (default: the shipped catalogue)."""
+    from harness.catalogue import print_scenarios
+
+    print_scenarios(Console(), list(paths or []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: turns usage errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UsageError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    return 0

@@ -1,0 +1,135 @@
+"""What a dialect is: one provider wire format, parsed and rendered exactly.
+
+A dialect turns request bytes into a :class:`~harness.wire.ModelRequest`, a
+:class:`~harness.wire.Completion` into an :class:`~harness.wire.Envelope` (JSON body or
+SSE events), provider error envelopes, and finally an envelope into a
+:class:`~harness.wire.WireReply` (bytes in segments). It never sleeps and never touches
+a socket. Every id and timestamp it invents comes from the ``rng`` it is given, so the
+same seed renders byte-identical replies.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from harness.registry import Registry
+from harness.wire import JSON, Completion, Envelope, ModelRequest, Segment, SseEvent, WireReply
+
+
+class Dialect(ABC):
+    """One provider wire format (``openai-chat``, ``anthropic-messages``, …)."""
+
+    name: str
+    """Registry name, as written in scenarios (``provider:``)."""
+    paths: tuple[str, ...]
+    """URL paths this dialect answers, e.g. ``("/v1/chat/completions",)``."""
+    default_host: str
+    """The provider's public host, intercepted in-process (``api.openai.com``)."""
+
+    @abstractmethod
+    def parse(self, path: str, body: bytes, headers: Mapping[str, str]) -> ModelRequest:
+        """Parse a request; raises ``ValueError`` with a short reason when it is not this dialect's."""
+
+    @abstractmethod
+    def render(self, completion: Completion, request: ModelRequest, rng: random.Random) -> Envelope:
+        """The provider's successful reply: a JSON body, or SSE events when ``request.stream``."""
+
+    @abstractmethod
+    def render_error(
+        self, status: int, message: str, error_type: str | None, code: str | None, rng: random.Random
+    ) -> Envelope:
+        """The provider's own error envelope for ``status`` (body and headers, not streaming)."""
+
+    @abstractmethod
+    def stream_error_event(self, message: str, error_type: str | None) -> SseEvent:
+        """An error delivered inside a 200 stream, as this provider sends it."""
+
+    @abstractmethod
+    def is_stream_terminator(self, event: SseEvent) -> bool:
+        """True for the event(s) whose absence is a cut stream (``[DONE]``, ``message_stop``)."""
+
+    @abstractmethod
+    def reply_text(self, body: JSON) -> str | None:
+        """The text content (or forced tool arguments) inside a rendered non-streaming body."""
+
+    def serialize(self, envelope: Envelope) -> WireReply:
+        """Frame an envelope as bytes: one JSON segment, or one segment per SSE event."""
+        headers = dict(envelope.headers)
+        if envelope.raw_body is not None:
+            segments = [Segment(envelope.raw_body)]
+        elif envelope.events is not None:
+            headers.setdefault("content-type", "text/event-stream; charset=utf-8")
+            segments = [Segment(frame_event(e)) for e in envelope.events]
+        else:
+            headers.setdefault("content-type", "application/json")
+            segments = [Segment(dump_json(envelope.body))]
+        return WireReply(status=envelope.status, headers=list(headers.items()), segments=segments)
+
+
+def dump_json(value: JSON) -> bytes:
+    """Compact UTF-8 JSON, non-ASCII kept raw (so multi-byte characters can be split)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def frame_event(event: SseEvent) -> bytes:
+    """One SSE frame: optional ``event:`` line, one ``data:`` line, blank line."""
+    data = event.data if isinstance(event.data, str) else dump_json(event.data).decode()
+    head = f"event: {event.event}\n" if event.event is not None else ""
+    return f"{head}data: {data}\n\n".encode()
+
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+"""Characters of provider ids (``chatcmpl-…``, ``msg_…``)."""
+
+MAX_CHUNKS = 256
+"""Most text pieces one streamed reply is split into; larger replies get larger pieces."""
+
+
+def decode_body(body: bytes, required: tuple[str, ...]) -> dict[str, JSON]:
+    """A request body as a JSON object with ``required`` fields; ``ValueError`` with a short reason if not."""
+    try:
+        decoded = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("request body is not JSON") from None
+    if not isinstance(decoded, dict):
+        raise ValueError("request body is not a JSON object")
+    missing = [name for name in required if name not in decoded]
+    if missing:
+        raise ValueError(f"request body lacks required field {missing[0]!r}")
+    return decoded
+
+
+def random_token(rng: random.Random, length: int, alphabet: str = ALPHANUMERIC) -> str:
+    """``length`` characters drawn from ``alphabet`` with ``rng``: the tail of a provider id."""
+    return "".join(rng.choices(alphabet, k=length))
+
+
+def split_text(text: str, rng: random.Random, *, low: int = 8, high: int = 16) -> list[str]:
+    """Split ``text`` into stream deltas of ``low`` to ``high`` characters, at most :data:`MAX_CHUNKS` pieces.
+
+    Works on ``str``, so a multi-byte character is never cut (that is the ``split_utf8`` fault's job).
+    """
+    floor = -(-len(text) // MAX_CHUNKS)
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        size = max(floor, rng.randint(low, high))
+        pieces.append(text[start : start + size])
+        start += size
+    return pieces
+
+
+DIALECTS: Registry[Dialect] = Registry("dialect")
+"""Every dialect by name."""
+
+
+def dialect_for_path(path: str) -> Dialect | None:
+    """The dialect answering ``path``, if any."""
+    for dialect in DIALECTS.items.values():
+        if any(path.endswith(p) for p in dialect.paths):
+            return dialect
+    return None

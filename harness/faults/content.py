@@ -1,0 +1,862 @@
+"""Content faults: the model says the wrong thing, in the shape real models get wrong.
+
+Each fault transforms a :class:`~harness.wire.Completion` into a new one. ``text`` is the
+message content or, when ``tool_name`` is set, the forced tool call's arguments (a JSON
+string); every fault works on both. Faults that edit JSON find the value inside the text
+(bare, or inside prose or a fence), edit a fresh copy, and write it back in the original
+layout; when the text holds no JSON they return the completion unchanged.
+
+Field selectors (``field``, ``fields``, ``keys``, ``mapping`` keys) are a bare key name,
+matching that key at any depth, or a dotted path from the root (``address.zip``); list
+indices are not part of paths, so ``items.price`` is the price of every item.
+
+In a chain, order matters: structural edits (rename_keys, type_drift, drop_field, …) still
+find JSON wrapped in prose or fences, but not after truncate or json5_isms.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+from harness.faults._json_edit import (
+    Found,
+    Slot,
+    find_json,
+    json5_dumps,
+    rebuild_keys,
+    schema_fields,
+    selected,
+    selects,
+    slots,
+    top_objects,
+)
+from harness.faults.base import FaultContext, Layer, Params, fault
+from harness.wire import Completion, Finish
+
+KeyStyle = Literal["PascalCase", "camelCase", "kebab-case", "UPPER", "snake_case"]
+Drifted = StrictStr | StrictInt | StrictFloat
+
+
+def _estimate_tokens(text: str | None) -> int:
+    """Output tokens for ``text``, the sources' estimate: about four characters a token, at least 1."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def _retext(completion: Completion, text: str | None, **changes: Any) -> Completion:
+    """A copy with new text and its token count re-estimated (reasoning tokens kept on top)."""
+    tokens = _estimate_tokens(text) + completion.reasoning_tokens
+    return replace(completion, text=text, output_tokens=tokens, **changes)
+
+
+def _edit_json(completion: Completion, edit: Callable[[Found], Any]) -> Completion:
+    """Apply ``edit`` to the JSON in the text; it returns the new value, or None to leave the text as is."""
+    found = find_json(completion.text)
+    if found is None:
+        return completion
+    new_value = edit(found)
+    if new_value is None:
+        return completion
+    return replace(completion, text=found.render(new_value))
+
+
+# --- rename_keys --------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def recase(key: str, style: KeyStyle) -> str:
+    """``key`` in a conventional casing style; keys with other characters are left alone."""
+    lead = key[: len(key) - len(key.lstrip("_"))]
+    words = _WORD.findall(key)
+    if not words or "".join(words) != re.sub(r"[_\-\s]", "", key):
+        return key
+    if style == "PascalCase":
+        return lead + "".join(w.capitalize() for w in words)
+    if style == "camelCase":
+        return lead + words[0].lower() + "".join(w.capitalize() for w in words[1:])
+    if style == "kebab-case":
+        return lead + "-".join(w.lower() for w in words)
+    if style == "UPPER":
+        return lead + "_".join(w.upper() for w in words)
+    return lead + "_".join(w.lower() for w in words)
+
+
+class RenameKeysParams(Params):
+    """Parameters of ``rename_keys``."""
+
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Exact renames {old: new}; old is a key name or dotted path. The way to get names a "
+        "casing style never produces, such as user_id -> UserID.",
+    )
+    style: KeyStyle | None = Field(
+        None,
+        description="Conventional recasing of keys (user_id -> UserId, userId, user-id, USER_ID, user_id). "
+        "With neither mapping nor style, a style is drawn from the rng.",
+    )
+    keys: tuple[str, ...] | None = Field(
+        None, description="Restrict `style` to these keys (names or dotted paths); default every key."
+    )
+    depth: int | None = Field(
+        None, ge=1, description="Rename only keys this deep or shallower (1 = top level); default all levels."
+    )
+
+
+@fault("rename_keys", Layer.CONTENT, params=RenameKeysParams)
+def rename_keys(completion: Completion, params: RenameKeysParams, ctx: FaultContext) -> Completion:
+    """The model renames or recases keys (user_id -> UserID, userId): lookups miss, validation fails.
+
+    `mapping` wins over `style`. A rename that would clash with another key of the same
+    object is skipped, so no value is ever lost.
+    """
+
+    def edit(found: Found) -> Any:
+        style = params.style
+        if style is None and not params.mapping:
+            style = _changing_style(found.value, ctx.rng)
+        objects = [(slot.value, slot.path) for slot in slots(found.value) if isinstance(slot.value, dict)]
+        if isinstance(found.value, dict):
+            objects.insert(0, (found.value, ()))
+        for obj, path in objects:
+            if params.depth is not None and len(path) >= params.depth:
+                continue
+            names = {key: _new_name(key, (*path, key), params, style) for key in obj}
+            rebuild_keys(obj, names)
+        return found.value
+
+    return _edit_json(completion, edit)
+
+
+def _new_name(key: str, path: tuple[str, ...], params: RenameKeysParams, style: KeyStyle | None) -> str:
+    for old, new in params.mapping.items():
+        if selects(old, path):
+            return new
+    if style is not None and selected(params.keys, path):
+        return recase(key, style)
+    return key
+
+
+def _changing_style(value: Any, rng: random.Random) -> KeyStyle:
+    """A casing style drawn from the rng, among those that change at least one key."""
+    keys = [slot.key for slot in slots(value) if slot.is_entry]
+    styles: list[KeyStyle] = ["PascalCase", "camelCase", "kebab-case", "UPPER"]
+    changing = [s for s in styles if any(recase(k, s) != k for k in keys)]
+    return rng.choice(changing or styles)
+
+
+# --- type_drift ---------------------------------------------------------------------------------
+
+
+class TypeDriftParams(Params):
+    """Parameters of ``type_drift``."""
+
+    bool_as: tuple[Drifted, ...] = Field(
+        ("Yes", "yes", 1, "Affirmative", "True"),
+        min_length=1,
+        description="What `true` drifts to, drawn per field from the rng (quote YAML words: 'yes').",
+    )
+    false_as: tuple[Drifted, ...] = Field(
+        ("No", "no", 0, "Negative", "False"), min_length=1, description="What `false` drifts to."
+    )
+    int_as: Literal["string", "float"] | None = Field(
+        "string", description='Integers become strings (42 -> "42") or floats (42.0); null leaves them.'
+    )
+    to_null: tuple[str, ...] = Field((), description="Fields (names or dotted paths) set to null.")
+    fields: tuple[str, ...] | None = Field(
+        None, description="Drift only these fields (names or dotted paths); default every bool and int."
+    )
+
+    @field_validator("bool_as", "false_as", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+            raise ValueError("drifted forms must be strings or numbers; quote YAML words like 'yes' and 'on'")
+        return value
+
+
+@fault("type_drift", Layer.CONTENT, params=TypeDriftParams)
+def type_drift(completion: Completion, params: TypeDriftParams, ctx: FaultContext) -> Completion:
+    """The model drifts scalar types (true -> "Yes", 1, "Affirmative"; 42 -> "42"): lax passes, strict fails.
+
+    Pydantic's lax mode turns "yes", "1" and "42" back into bool and int, strict mode and
+    jsonschema do not, and "Affirmative" breaks both: one drift, three different outcomes.
+    """
+
+    def edit(found: Found) -> Any:
+        changed = False
+        for slot in list(slots(found.value)):
+            value = slot.value
+            if params.to_null and selected(params.to_null, slot.path) and slot.is_entry:
+                slot.set(None)
+            elif not selected(params.fields, slot.path):
+                continue
+            elif isinstance(value, bool):
+                slot.set(ctx.rng.choice(params.bool_as if value else params.false_as))
+            elif isinstance(value, int) and params.int_as is not None:
+                slot.set(str(value) if params.int_as == "string" else float(value))
+            else:
+                continue
+            changed = True
+        return found.value if changed else None
+
+    return _edit_json(completion, edit)
+
+
+# --- drop_field / add_fields ----------------------------------------------------------------------
+
+
+class DropFieldParams(Params):
+    """Parameters of ``drop_field``."""
+
+    field: str | None = Field(
+        None,
+        description="Key name or dotted path to drop everywhere it occurs; default drawn from the rng "
+        "among top-level keys, the schema's required ones first.",
+    )
+    count: int = Field(
+        1, ge=1, le=100, description="How many top-level keys to drop when `field` is not given."
+    )
+
+
+@fault("drop_field", Layer.CONTENT, params=DropFieldParams)
+def drop_field(completion: Completion, params: DropFieldParams, ctx: FaultContext) -> Completion:
+    """The model leaves out a field, often a required one: KeyError, or a missing-field validation error."""
+
+    def edit(found: Found) -> Any:
+        if params.field is not None:
+            doomed = [s for s in slots(found.value) if s.is_entry and selects(params.field, s.path)]
+            for slot in reversed(doomed):
+                if isinstance(slot.container, dict):
+                    slot.container.pop(slot.key, None)
+            return found.value if doomed else None
+        objects = top_objects(found.value)
+        if not objects or not objects[0]:
+            return None
+        for key in _keys_to_drop(objects[0], params.count, ctx):
+            for obj in objects:
+                obj.pop(key, None)
+        return found.value
+
+    return _edit_json(completion, edit)
+
+
+def _keys_to_drop(obj: dict[str, Any], count: int, ctx: FaultContext) -> list[str]:
+    required = {
+        f.path[0] for f in schema_fields(ctx.request.response_schema) if len(f.path) == 1 and f.required
+    }
+    first = [k for k in obj if k in required]
+    rest = [k for k in obj if k not in required]
+    chosen = ctx.rng.sample(first, min(count, len(first)))
+    return chosen + ctx.rng.sample(rest, min(count - len(chosen), len(rest)))
+
+
+_EXTRA_FIELDS: tuple[tuple[str, Callable[[random.Random, FaultContext], Any]], ...] = (
+    ("confidence", lambda rng, _: round(rng.uniform(0.55, 0.99), 2)),
+    ("notes", lambda rng, _: rng.choice(["Extracted from the input.", "Some values were inferred.", ""])),
+    ("_meta", lambda rng, ctx: {"model": ctx.request.model, "version": rng.randint(1, 3)}),
+    ("reasoning", lambda rng, _: rng.choice(["The text states this directly.", "Inferred from context."])),
+    ("source", lambda rng, _: rng.choice(["user_input", "document", "inferred"])),
+    ("id", lambda rng, _: f"{rng.getrandbits(64):016x}"),
+    ("extracted_at", lambda rng, _: f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T12:00:00Z"),
+    ("warnings", lambda rng, _: rng.choice([[], ["ambiguous input"]])),
+    ("language", lambda rng, _: rng.choice(["en", "en-US"])),
+    ("is_complete", lambda rng, _: rng.random() < 0.8),
+    ("additional_info", lambda rng, _: None),
+    ("explanation", lambda rng, _: "Fields were mapped from the request."),
+)
+
+
+class AddFieldsParams(Params):
+    """Parameters of ``add_fields``."""
+
+    count: int = Field(
+        1, ge=1, le=50, description="How many unexpected keys to add (confidence, notes, _meta, …)."
+    )
+    fields: dict[str, Any] | None = Field(None, description="Exact keys and values to add instead.")
+
+
+@fault("add_fields", Layer.CONTENT, params=AddFieldsParams)
+def add_fields(completion: Completion, params: AddFieldsParams, ctx: FaultContext) -> Completion:
+    """The model adds keys nobody asked for (confidence, notes, _meta): extra='forbid' models reject them.
+
+    Keys are added to the top-level object (or to each object of a top-level array);
+    keys already present are never overwritten.
+    """
+
+    def edit(found: Found) -> Any:
+        objects = top_objects(found.value)
+        if not objects:
+            return None
+        extra = (
+            dict(params.fields) if params.fields is not None else _plausible_fields(objects[0], params, ctx)
+        )
+        for obj in objects:
+            for key, value in extra.items():
+                obj.setdefault(key, value)
+        return found.value
+
+    return _edit_json(completion, edit)
+
+
+def _plausible_fields(obj: dict[str, Any], params: AddFieldsParams, ctx: FaultContext) -> dict[str, Any]:
+    free = [(name, make) for name, make in _EXTRA_FIELDS if name not in obj]
+    chosen = ctx.rng.sample(free, min(params.count, len(free)))
+    extra = {name: make(ctx.rng, ctx) for name, make in chosen}
+    for n in range(params.count - len(chosen)):
+        extra[f"extra_field_{n + 1}"] = ctx.rng.randint(0, 999)
+    return extra
+
+
+# --- prose, fences, poems ------------------------------------------------------------------------
+
+_BEFORE = (
+    "Sure! Here is the JSON you asked for:\n\n",
+    "Here's the extracted data:\n",
+    "Certainly. Below is the result in JSON format.\n\n",
+    "Of course! I've parsed the input into the requested structure:\n\n",
+)
+_AFTER = (
+    "\n\nLet me know if you need anything else!",
+    "\n\nI hope this helps. Note that some values were inferred from context.",
+    "\n\nFeel free to ask if you'd like any changes to the format.",
+    "\n\nPlease double-check the fields marked as uncertain.",
+)
+
+
+class WrapInProseParams(Params):
+    """Parameters of ``wrap_in_prose``."""
+
+    position: Literal["before", "after", "both"] = Field(
+        "both", description="Where the chatty prose goes; its wording is drawn from the rng."
+    )
+
+
+@fault("wrap_in_prose", Layer.CONTENT, params=WrapInProseParams)
+def wrap_in_prose(completion: Completion, params: WrapInProseParams, ctx: FaultContext) -> Completion:
+    """The model wraps the JSON in chat ("Sure! Here is the JSON…"): json.loads raises JSONDecodeError."""
+    if completion.text is None:
+        return completion
+    before = ctx.rng.choice(_BEFORE) if params.position in ("before", "both") else ""
+    after = ctx.rng.choice(_AFTER) if params.position in ("after", "both") else ""
+    return _retext(completion, before + completion.text + after)
+
+
+class MarkdownFenceParams(Params):
+    """Parameters of ``markdown_fence``."""
+
+    lang: str = Field(
+        "json",
+        pattern=r"^[\w+.#-]*$",
+        description='Info string after the opening fence; "" for a bare fence.',
+    )
+    prose: bool = Field(False, description="Also put chatty prose before and after the fence.")
+
+
+@fault("markdown_fence", Layer.CONTENT, params=MarkdownFenceParams)
+def markdown_fence(completion: Completion, params: MarkdownFenceParams, ctx: FaultContext) -> Completion:
+    """The model fences its JSON in markdown (```json … ```): json.loads fails on the first backtick."""
+    if completion.text is None:
+        return completion
+    text = f"```{params.lang}\n{completion.text}\n```"
+    if params.prose:
+        text = ctx.rng.choice(_BEFORE) + text + ctx.rng.choice(_AFTER)
+    return _retext(completion, text)
+
+
+_POEMS: dict[str, tuple[str, ...]] = {
+    "haiku": (
+        "Fields drift like snowflakes\nthe schema waits in silence\nno braces tonight",
+        "User id, forty-two,\na number lost in the wind.\nParse this, if you can.",
+        "Autumn server logs\nJSON was requested here\nI give you the moon",
+    ),
+    "poem": (
+        "O structured request, so rigid and square,\nyou asked me for brackets, I gave you the air.\n"
+        "Your keys and your values I hold in my heart,\nbut braces and commas were never my art.",
+        "In a land of curly braces, where the strict validators roam,\n"
+        "a model wrote a sonnet and it never found its home.\n"
+        "The parser cried out 'Expecting value', the pipeline held its breath,\n"
+        "and somewhere in production a dashboard turned to red.",
+    ),
+    "apology": (
+        "I apologize, but I'm unable to produce the output in the requested JSON format. "
+        "Could you please clarify which fields you need?",
+        "I'm sorry for the confusion earlier. Unfortunately I can't determine the requested values "
+        "from the text provided. Please share more details and I'll be happy to help.",
+        "Apologies! It seems I made an error in my previous response. Let me know how you'd like to proceed.",
+    ),
+}
+
+
+class HaikuParams(Params):
+    """Parameters of ``haiku``."""
+
+    kind: Literal["haiku", "poem", "apology"] = Field(
+        "haiku", description="What comes back instead of JSON; the text is drawn from the rng."
+    )
+
+
+@fault("haiku", Layer.CONTENT, params=HaikuParams)
+def haiku(completion: Completion, params: HaikuParams, ctx: FaultContext) -> Completion:
+    """The model answers with a haiku, a poem or an apology and no JSON at all: every parser fails."""
+    return _retext(completion, ctx.rng.choice(_POEMS[params.kind]))
+
+
+# --- truncation and syntax -----------------------------------------------------------------------
+
+
+class TruncateParams(Params):
+    """Parameters of ``truncate``."""
+
+    fraction: float | None = Field(
+        None, gt=0, lt=1, description="Keep this share of the text; default drawn from 0.3-0.9 by the rng."
+    )
+    at_chars: int | None = Field(None, ge=0, description="Keep exactly this many characters instead.")
+
+    @model_validator(mode="after")
+    def _one_cut(self) -> TruncateParams:
+        if self.fraction is not None and self.at_chars is not None:
+            raise ValueError("give fraction or at_chars, not both")
+        return self
+
+
+@fault("truncate", Layer.CONTENT, params=TruncateParams)
+def truncate(completion: Completion, params: TruncateParams, ctx: FaultContext) -> Completion:
+    """The reply hits the token limit mid-JSON (finish_reason length / stop_reason max_tokens).
+
+    openai's .parse() raises LengthFinishReasonError, instructor IncompleteOutputException,
+    and LangChain's JsonOutputParser quietly closes the partial object. Output tokens shrink
+    in proportion to the text kept.
+    """
+    text = completion.text
+    if text is None:
+        return replace(completion, finish=Finish.LENGTH)
+    if params.at_chars is not None:
+        cut = min(params.at_chars, len(text))
+    else:
+        fraction = params.fraction if params.fraction is not None else ctx.rng.uniform(0.3, 0.9)
+        cut = int(len(text) * fraction)
+    visible = completion.output_tokens - completion.reasoning_tokens
+    kept = -(-visible * cut // len(text)) if text else 0
+    return replace(
+        completion, text=text[:cut], finish=Finish.LENGTH, output_tokens=kept + completion.reasoning_tokens
+    )
+
+
+_COMMENTS = ("// extracted from the input", "// TODO: verify", "// values below are best guesses", "// note")
+
+
+class Json5IsmsParams(Params):
+    """Parameters of ``json5_isms``."""
+
+    single_quotes: bool = Field(True, description="Quote strings with ' instead of \".")
+    trailing_commas: bool = Field(
+        True, description="Put a comma after the last entry of every object and array."
+    )
+    comments: bool = Field(
+        True, description="Add // comments (one above the first entry, one after an entry)."
+    )
+    unquoted_keys: bool = Field(True, description="Leave identifier-like keys unquoted.")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Json5IsmsParams:
+        if not (self.single_quotes or self.trailing_commas or self.comments or self.unquoted_keys):
+            raise ValueError("enable at least one of single_quotes, trailing_commas, comments, unquoted_keys")
+        return self
+
+
+@fault("json5_isms", Layer.CONTENT, params=Json5IsmsParams)
+def json5_isms(completion: Completion, params: Json5IsmsParams, ctx: FaultContext) -> Completion:
+    """The model writes JavaScript-ish JSON (single quotes, trailing commas, // comments, bare keys).
+
+    The result is valid JSON5, so a json5 or demjson parser reads it, but json.loads and
+    strict schema-guided parsers reject it.
+    """
+
+    found = find_json(completion.text)
+    if found is None:
+        return completion
+    lines = json5_dumps(
+        found.value,
+        single_quotes=params.single_quotes,
+        trailing_commas=params.trailing_commas,
+        unquoted_keys=params.unquoted_keys,
+    )
+    if params.comments:
+        _add_comments(lines, ctx.rng)
+    return replace(completion, text=found.prefix + "\n".join(lines) + found.suffix)
+
+
+def _add_comments(lines: list[str], rng: random.Random) -> None:
+    """A comment line above the first entry, and one at the end of a line drawn from the rng."""
+    if len(lines) < 3:
+        lines.insert(0, rng.choice(_COMMENTS))
+        return
+    indent = lines[1][: len(lines[1]) - len(lines[1].lstrip())]
+    lines.insert(1, indent + rng.choice(_COMMENTS))
+    target = rng.randrange(2, len(lines) - 1)
+    lines[target] += "  " + rng.choice(_COMMENTS)
+
+
+# --- values --------------------------------------------------------------------------------------
+
+_ENUM_NAMES = frozenset(
+    {"status", "plan", "category", "type", "priority", "level", "tier", "state", "kind", "role", "severity",
+     "sentiment", "stage", "mode", "label", "grade"}
+)  # fmt: skip
+_HALLUCINATED = ("premium-plus", "URGENT", "n/a", "unknown", "Other", "pending_review", "N/A", "TBD", "mixed")
+
+
+class HallucinatedEnumParams(Params):
+    """Parameters of ``hallucinated_enum``."""
+
+    field: str | None = Field(
+        None,
+        description="Field to corrupt (name or dotted path); default drawn from the rng among the schema's "
+        "enum fields, else string fields named like status/plan/category/type/priority/level.",
+    )
+    value: str | None = Field(
+        None, description="The invalid value; default a plausible one (premium-plus, URGENT, n/a, …)."
+    )
+
+
+@fault("hallucinated_enum", Layer.CONTENT, params=HallucinatedEnumParams)
+def hallucinated_enum(
+    completion: Completion, params: HallucinatedEnumParams, ctx: FaultContext
+) -> Completion:
+    """The model invents an enum value ("premium-plus", "URGENT", "n/a"): Literal and Enum validation fail."""
+
+    def edit(found: Found) -> Any:
+        enums = {f.path: f.enum for f in schema_fields(ctx.request.response_schema) if f.enum}
+        candidates = [
+            s
+            for s in slots(found.value)
+            if s.is_entry
+            and (
+                selects(params.field, s.path)
+                if params.field is not None
+                else _looks_enum(s.path, s.value, enums)
+            )
+        ]
+        if not candidates:
+            return None
+        slot = ctx.rng.choice(candidates)
+        slot.set(
+            params.value if params.value is not None else _invented(slot.value, enums.get(slot.path), ctx.rng)
+        )
+        return found.value
+
+    return _edit_json(completion, edit)
+
+
+def _looks_enum(path: tuple[str, ...], value: Any, enums: Mapping[tuple[str, ...], object]) -> bool:
+    """An enum field of the schema, or (without enums in the schema) a string named like one."""
+    if enums:
+        return path in enums
+    words = _WORD.findall(path[-1])
+    return isinstance(value, str) and bool(words) and words[-1].lower() in _ENUM_NAMES
+
+
+def _invented(current: Any, allowed: tuple[Any, ...] | None, rng: random.Random) -> str:
+    """A plausible value outside the enum: a recased or extended current value, or a classic."""
+    pool: list[str] = list(_HALLUCINATED)
+    if isinstance(current, str) and current:
+        pool = [current.upper(), f"{current}-plus", current.title(), *pool]
+    forbidden = (*(allowed or ()), current)
+    return rng.choice([v for v in dict.fromkeys(pool) if v not in forbidden])
+
+
+class StringifiedJsonParams(Params):
+    """Parameters of ``stringified_json``."""
+
+    field: str | None = Field(
+        None, description="Stringify only this field's value (name or dotted path); default the whole reply."
+    )
+
+
+@fault("stringified_json", Layer.CONTENT, params=StringifiedJsonParams)
+def stringified_json(completion: Completion, params: StringifiedJsonParams, ctx: FaultContext) -> Completion:
+    """The model double-encodes: a JSON string holding JSON ("{\\"user_id\\": 42}"): loads gives a str."""
+    if params.field is None:
+        if completion.text is None:
+            return completion
+        return _retext(completion, json.dumps(completion.text, ensure_ascii=False))
+    spec = params.field
+
+    def edit(found: Found) -> Any:
+        hits = [s for s in slots(found.value) if s.is_entry and selects(spec, s.path)]
+        for slot in hits:
+            slot.set(json.dumps(slot.value, ensure_ascii=False))
+        return found.value if hits else None
+
+    return _edit_json(completion, edit)
+
+
+class ArrayInsteadOfObjectParams(Params):
+    """Parameters of ``array_instead_of_object``."""
+
+    shape: Literal["wrapped", "list_of_values", "entries"] = Field(
+        "wrapped",
+        description='wrapped: [obj]; list_of_values: [v1, v2, …]; entries: [{"key": k, "value": v}, …].',
+    )
+
+
+@fault("array_instead_of_object", Layer.CONTENT, params=ArrayInsteadOfObjectParams)
+def array_instead_of_object(
+    completion: Completion, params: ArrayInsteadOfObjectParams, ctx: FaultContext
+) -> Completion:
+    """The model returns an array where an object was asked for: .get / ["key"] raise on a list."""
+
+    def edit(found: Found) -> Any:
+        obj = found.value
+        if not isinstance(obj, dict):
+            return None
+        if params.shape == "wrapped":
+            return [obj]
+        if params.shape == "list_of_values":
+            return list(obj.values())
+        return [{"key": k, "value": v} for k, v in obj.items()]
+
+    return _edit_json(completion, edit)
+
+
+# --- unicode ---------------------------------------------------------------------------------------
+
+_HOMOGLYPHS = {
+    "a": "\u0430",
+    "e": "\u0435",
+    "o": "\u043e",
+    "p": "\u0440",
+    "c": "\u0441",
+    "x": "\u0445",
+    "y": "\u0443",
+}
+UnicodeKind = Literal["zero_width", "homoglyph", "rtl", "bom", "nbsp"]
+
+
+class UnicodeOdditiesParams(Params):
+    """Parameters of ``unicode_oddities``."""
+
+    kind: UnicodeKind = Field(
+        "zero_width",
+        description="zero_width: U+200B inside a string; homoglyph: a Latin letter becomes Cyrillic "
+        "(a e o p c x y); rtl: U+200F or U+202E…U+202C marks; bom: U+FEFF before the text; "
+        "nbsp: U+00A0 for a space.",
+    )
+    where: Literal["keys", "values", "both"] = Field("both", description="Which strings may be altered.")
+    count: int | None = Field(
+        1, ge=1, description="How many strings to alter, drawn from the rng; null alters every one."
+    )
+
+
+@fault("unicode_oddities", Layer.CONTENT, params=UnicodeOdditiesParams)
+def unicode_oddities(completion: Completion, params: UnicodeOdditiesParams, ctx: FaultContext) -> Completion:
+    """Invisible or look-alike characters (U+200B, Cyrillic a, RTL marks, BOM, NBSP): keys miss, == fails.
+
+    The text still looks right in a terminal and, except for ``bom``, still parses. Without
+    JSON in the text, ``values`` alters the text itself. ``bom`` ignores ``where`` and
+    ``count``: json.loads then raises "Unexpected UTF-8 BOM".
+    """
+    text = completion.text
+    if text is None:
+        return completion
+    if params.kind == "bom":
+        return replace(completion, text="\ufeff" + text)
+    found = find_json(text)
+    if found is None:
+        if params.where == "keys" or not _alterable(text, params.kind):
+            return completion
+        return replace(completion, text=_odd(text, params.kind, ctx.rng))
+    picked = _pick(list(slots(found.value)), params, ctx.rng)
+    if not picked:
+        return completion
+    for slot, on_key in picked:
+        if on_key and isinstance(slot.container, dict):
+            rebuild_keys(slot.container, {slot.key: _odd(slot.key, params.kind, ctx.rng)})
+        else:
+            slot.set(_odd(slot.value, params.kind, ctx.rng))
+    return replace(completion, text=found.render(found.value))
+
+
+def _pick(found: list[Slot], params: UnicodeOdditiesParams, rng: random.Random) -> list[tuple[Slot, bool]]:
+    """(slot, on_key) pairs to alter; values before keys, so renaming a key cannot strand a value."""
+    kind = params.kind
+    keys = [(s, True) for s in found if params.where != "values" and s.is_entry and _alterable(s.key, kind)]
+    values = [(s, False) for s in found if params.where != "keys" and isinstance(s.value, str)]
+    pairs = keys + [(s, on_key) for s, on_key in values if _alterable(s.value, kind)]
+    if params.count is not None and params.count < len(pairs):
+        pairs = [pairs[i] for i in sorted(rng.sample(range(len(pairs)), params.count))]
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+def _alterable(text: str, kind: UnicodeKind) -> bool:
+    return kind != "homoglyph" or any(ch in _HOMOGLYPHS for ch in text)
+
+
+def _odd(text: str, kind: UnicodeKind, rng: random.Random) -> str:
+    """``text`` with one oddity of ``kind``, placed by the rng."""
+    if kind == "zero_width":
+        at = rng.randint(1, len(text) - 1) if len(text) > 1 else len(text)
+        return text[:at] + "\u200b" + text[at:]
+    if kind == "homoglyph":
+        at = rng.choice([i for i, ch in enumerate(text) if ch in _HOMOGLYPHS])
+        return text[:at] + _HOMOGLYPHS[text[at]] + text[at + 1 :]
+    if kind == "rtl":
+        return rng.choice(["\u200f" + text, "\u202e" + text + "\u202c"])
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    if not spaces:
+        return text + "\u00a0"
+    at = rng.choice(spaces)
+    return text[:at] + "\u00a0" + text[at + 1 :]
+
+
+# --- size ------------------------------------------------------------------------------------------
+
+_MIB = 1024 * 1024
+_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "As an AI language model, I will now elaborate further on this topic.",
+    "Furthermore, it is worth noting that the previous point bears repeating.",
+    "In conclusion, and to expand on the above, consider the following details.",
+    "Let me restate the question before I answer it in full.",
+)
+
+
+class HugePayloadParams(Params):
+    """Parameters of ``huge_payload``."""
+
+    size_mb: float = Field(
+        16, gt=0, le=2048, description="Approximate size of the reply in MiB (not for nested)."
+    )
+    shape: Literal["pad", "array", "nested", "text"] = Field(
+        "pad",
+        description="pad: the original object plus a key holding a big array of small objects; array: the "
+        "whole reply is a huge array; nested: `depth` nested arrays; text: plain huge prose.",
+    )
+    depth: int = Field(10_000, ge=1, le=10_000_000, description="Nesting depth for shape nested.")
+    key: str = Field("items", min_length=1, description="The extra key for pad and nested.")
+
+
+@fault("huge_payload", Layer.CONTENT, params=HugePayloadParams)
+def huge_payload(completion: Completion, params: HugePayloadParams, ctx: FaultContext) -> Completion:
+    """A runaway reply of megabytes or deep nesting: memory blows up or json.loads hits the recursion limit.
+
+    ``pad`` keeps the real object valid and adds a key with a big array of small objects:
+    a careless json.loads builds 10-20x its bytes in Python objects. ``nested`` wraps
+    ``depth`` arrays (under ``key`` when the reply is an object): RecursionError.
+    """
+    found = find_json(completion.text)
+    target = int(params.size_mb * _MIB) - len(completion.text or "")
+    if params.shape == "nested":
+        return _retext(completion, _with_key(found, params.key, "[" * params.depth + "]" * params.depth))
+    if params.shape == "pad":
+        return _retext(completion, _with_key(found, params.key, "[" + _records(target) + "]"))
+    if params.shape == "array":
+        element = json.dumps(found.value, ensure_ascii=False) if found is not None else None
+        return _retext(completion, "[" + _records(target, element) + "]")
+    return _retext(completion, _prose(int(params.size_mb * _MIB), ctx.rng))
+
+
+def _with_key(found: Found | None, key: str, raw_value: str) -> str:
+    """The reply's object with one more key holding ``raw_value``, or ``raw_value`` alone."""
+    if found is None or not isinstance(found.value, dict):
+        return raw_value
+    while key in found.value:
+        key += "_"
+    head = json.dumps(found.value, ensure_ascii=False)[:-1]
+    joint = ", " if found.value else ""
+    return "".join([found.prefix, head, joint, json.dumps(key), ": ", raw_value, "}", found.suffix])
+
+
+def _records(n_bytes: int, element: str | None = None) -> str:
+    """Comma-separated JSON elements totalling about ``n_bytes``, built by repetition, not a loop."""
+    items = [element] if element is not None else [f'{{"i":{i},"v":"xxxxxxxx"}}' for i in range(1000, 2000)]
+    count = max(1, n_bytes // (len(items[0]) + 1))
+    cycle = items * max(1, 4096 // len(items))
+    full, rest = divmod(count, len(cycle))
+    parts = [",".join(cycle)] * full if full else []
+    if rest:
+        parts.append(",".join(cycle[:rest]))
+    return ",".join(parts)
+
+
+def _prose(n_chars: int, rng: random.Random) -> str:
+    block = " ".join(rng.choice(_SENTENCES) for _ in range(20)) + "\n"
+    full, rest = divmod(n_chars, len(block))
+    return block * full + block[:rest]
+
+
+# --- empty, refused, exhausted ---------------------------------------------------------------------
+
+
+class EmptyContentParams(Params):
+    """Parameters of ``empty_content``."""
+
+    as_null: bool = Field(False, description='Send content null instead of "".')
+
+
+@fault("empty_content", Layer.CONTENT, params=EmptyContentParams)
+def empty_content(completion: Completion, params: EmptyContentParams, ctx: FaultContext) -> Completion:
+    """The model returns nothing ("" or null) with a normal stop: json.loads('') or None.strip() blows up."""
+    return replace(completion, text=None if params.as_null else "", output_tokens=completion.reasoning_tokens)
+
+
+class RefusalParams(Params):
+    """Parameters of ``refusal``."""
+
+    message: str = Field(
+        "I'm sorry, but I can't help with that.",
+        min_length=1,
+        description="The refusal text the model gives.",
+    )
+
+
+@fault("refusal", Layer.CONTENT, params=RefusalParams)
+def refusal(completion: Completion, params: RefusalParams, ctx: FaultContext) -> Completion:
+    """The model refuses (OpenAI message.refusal, Anthropic stop_reason refusal): .parse() gives parsed=None.
+
+    A refusing model calls no tool, so ``tool_name`` is cleared.
+    """
+    return replace(
+        completion,
+        text=None,
+        refusal=params.message,
+        finish=Finish.REFUSAL,
+        tool_name=None,
+        output_tokens=_estimate_tokens(params.message) + completion.reasoning_tokens,
+    )
+
+
+class ReasoningExhaustionParams(Params):
+    """Parameters of ``reasoning_exhaustion``."""
+
+    reasoning_tokens: int | None = Field(
+        None, ge=1, description="Hidden reasoning tokens billed; default the request's max_tokens, else 4096."
+    )
+    as_null: bool = Field(False, description='Send content null instead of "".')
+
+
+@fault("reasoning_exhaustion", Layer.CONTENT, params=ReasoningExhaustionParams)
+def reasoning_exhaustion(
+    completion: Completion, params: ReasoningExhaustionParams, ctx: FaultContext
+) -> Completion:
+    """Reasoning eats the whole token budget: empty content, finish length, huge hidden reasoning_tokens.
+
+    Every output token billed is a reasoning token (the hidden token tax); the model never
+    got to the answer, so no tool is called either.
+    """
+    spent = params.reasoning_tokens or ctx.request.max_tokens or 4096
+    return replace(
+        completion,
+        text=None if params.as_null else "",
+        finish=Finish.LENGTH,
+        tool_name=None,
+        reasoning_tokens=spent,
+        output_tokens=spent,
+    )

@@ -1,0 +1,228 @@
+"""The regression runner: every case of a scenario against a target, classified and journaled.
+
+One case = one pipeline call. The runner sets the case as current (the interceptor reads
+it), calls the target in a worker thread so a pipeline that hangs outside any model call
+still ends at the deadline, measures latency in scenario time and memory, and classifies
+the result against the contract.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import shlex
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState
+from harness.errors import SLOFailure
+from harness.intercept import Interceptor
+from harness.memory import AllocationPeak, RssSampler
+from harness.observation import Journal, ModelCall, Observation, Outcome
+from harness.reports import ScenarioResult
+from harness.scenario import Scenario
+from harness.slo import Verdict, evaluate_all
+from harness.target import PyTarget
+
+PREVIEW_BYTES = 4096
+"""How much of each served body an observation keeps (the journal must stay readable)."""
+DEADLINE_GRACE = 1.0
+"""Real seconds past the case deadline before the runner gives up on a stuck worker thread."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Overrides from the command line; None keeps the scenario's own value."""
+
+    seed: int | None = None
+    cases: int | None = None
+    only_case: int | None = None
+    time_scale: float | None = None
+
+
+@dataclass
+class _CaseResult:
+    output: Any = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def replay_command(scenario: Scenario, target: PyTarget, seed: int, case: int, time_scale: float) -> str:
+    """The one-line command that replays exactly one case."""
+    parts = [
+        "harness",
+        "run",
+        str(scenario.path),
+        "--target",
+        target.label,
+        "--seed",
+        str(seed),
+        "--case",
+        str(case),
+    ]
+    if time_scale != scenario.time_scale:
+        parts += ["--time-scale", f"{time_scale:g}"]
+    return shlex.join(parts)
+
+
+def classify(scenario: Scenario, result: _CaseResult) -> tuple[Outcome, str | None, str | None]:
+    """Outcome, error text and contract violation for one finished (or abandoned) case."""
+    if not result.done.is_set() or isinstance(result.error, CaseDeadlineExceeded):
+        detail = str(result.error) if result.error else "the pipeline did not return before the case deadline"
+        return Outcome.TIMEOUT, f"Timeout: {detail}", None
+    if result.error is not None:
+        error = f"{type(result.error).__name__}: {result.error}"
+        allowed = scenario.contract.is_allowed(result.error)
+        return (Outcome.ALLOWED_ERROR if allowed else Outcome.UNDECLARED_ERROR), error, None
+    violation = scenario.contract.check(result.output)
+    return (Outcome.KEPT, None, None) if violation is None else (Outcome.GARBAGE, None, violation)
+
+
+def _model_calls(case: CaseState) -> list[ModelCall]:
+    return [
+        ModelCall(
+            call=c.call,
+            faults=list(c.faults),
+            status=c.status,
+            stream=c.stream,
+            injected_delay=c.injected_delay,
+            bytes_served=len(c.body),
+            body_preview=c.body[:PREVIEW_BYTES].decode("utf-8", "replace"),
+            input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens,
+        )
+        for c in case.calls
+    ]
+
+
+def _call_in_worker(target: PyTarget, value: Any, case: CaseState, result: _CaseResult) -> None:
+    def work() -> None:
+        CURRENT_CASE.set(case)
+        try:
+            result.output = target.call(value)
+        except BaseException as exc:  # the pipeline's failures are data here, not errors of ours
+            result.error = exc
+        finally:
+            result.done.set()
+
+    context = contextvars.copy_context()
+    threading.Thread(
+        target=context.run, args=(work,), name=f"harness-case-{case.case_id}", daemon=True
+    ).start()
+
+
+def run_case(
+    scenario: Scenario,
+    target: PyTarget,
+    case: CaseState,
+    value: Any,
+    rss: RssSampler,
+    started_run: float,
+) -> Observation:
+    """Run one case and return its observation."""
+    result = _CaseResult()
+    rss.reset()
+    at = time.perf_counter() - started_run
+    with AllocationPeak() as allocations:
+        case.started = time.perf_counter()
+        _call_in_worker(target, value, case, result)
+        result.done.wait(scenario.case_timeout + DEADLINE_GRACE)
+        wall = time.perf_counter() - case.started
+    outcome, error, violation = classify(scenario, result)
+    latency = wall + case.skipped
+    if outcome is Outcome.TIMEOUT:
+        latency = max(latency, scenario.case_timeout)
+    return Observation(
+        scenario=scenario.name,
+        target=target.label,
+        seed=case.seed,
+        case=case.index,
+        input=value,
+        outcome=outcome,
+        latency=latency,
+        wall=wall,
+        output=result.output if outcome in (Outcome.KEPT, Outcome.GARBAGE) else None,
+        error=error,
+        violation=violation,
+        memory_peak=allocations.peak,
+        rss_peak=rss.peak,
+        calls=_model_calls(case),
+        replay=replay_command(scenario, target, case.seed, case.index, case.time_scale),
+        at=at,
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    target: PyTarget,
+    settings: RunSettings = RunSettings(),
+    *,
+    journal: Journal | None = None,
+    on_case: Callable[[Observation], None] | None = None,
+) -> ScenarioResult:
+    """Run every case (or the one asked for) of ``scenario`` against ``target`` and judge the SLOs."""
+    seed = scenario.seed if settings.seed is None else settings.seed
+    cases = scenario.cases if settings.cases is None else settings.cases
+    time_scale = scenario.time_scale if settings.time_scale is None else settings.time_scale
+    indices: Sequence[int] = [settings.only_case] if settings.only_case is not None else range(cases)
+    inputs = scenario.make_inputs(seed, max(indices) + 1 if indices else 0)
+    observations: list[Observation] = []
+    started = time.perf_counter()
+    with Interceptor(scenario.build_responder(seed), time_scale=time_scale), RssSampler() as rss:
+        for index in indices:
+            case = CaseState(seed=seed, index=index, deadline=scenario.case_timeout, time_scale=time_scale)
+            observation = run_case(scenario, target, case, inputs[index], rss, started)
+            observations.append(observation)
+            if journal is not None:
+                journal.append(observation)
+            if on_case is not None:
+                on_case(observation)
+    return judge(scenario, target, observations)
+
+
+def judge(scenario: Scenario, target: PyTarget, observations: list[Observation]) -> ScenarioResult:
+    """Evaluate the SLOs and decide passed / failed / xfailed / xpassed."""
+    verdicts = evaluate_all(scenario.slos, observations)
+    expected = scenario.xfail.get(target.label)
+    return ScenarioResult(
+        scenario=scenario.name,
+        description=scenario.description,
+        target=target.label,
+        verdicts=verdicts,
+        xfail_reason=expected.reason if expected else None,
+        expected_broken=list(expected.slos) if expected else [],
+        status=status_of(verdicts, expected.slos if expected else None),
+        observations=observations,
+    )
+
+
+def status_of(verdicts: Sequence[Verdict], expected_broken: Sequence[str] | None) -> str:
+    """``passed``/``failed``, or for an xfail entry ``xfailed`` when exactly the expected SLOs broke."""
+    broken = {v.slo.text for v in verdicts if not v.passed}
+    if expected_broken is None:
+        return "failed" if broken else "passed"
+    if not broken:
+        return "xpassed"
+    return "xfailed" if broken == set(expected_broken) else "failed"
+
+
+def assert_slos(result: ScenarioResult) -> None:
+    """Raise :class:`SLOFailure` (an AssertionError) unless the result passed or xfailed as declared.
+
+    The message names each broken SLO, the first offending case's fault chain and seed,
+    and ends with the command that replays that case.
+    """
+    if result.status in ("passed", "xfailed"):
+        return
+    broken = [v for v in result.verdicts if not v.passed]
+    offenders = {o.case_id: o for o in result.observations}
+    first = next((offenders[c] for v in broken for c in v.offending if c in offenders), None)
+    if first is None:
+        raise SLOFailure(broken or list(result.verdicts), None)
+    detail = (
+        f"case {first.case_id} (seed {first.seed}, case {first.case}): {first.outcome.value}; "
+        f"faults: {', '.join(first.faults) or 'clean'}; {first.error or first.violation or ''}"
+    )
+    raise SLOFailure(broken, first.replay, detail=detail)

@@ -1,0 +1,168 @@
+"""One ``harness run``: scenarios × targets, progress, journal, reports, terminal summary, exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness import __version__
+from harness.observation import Journal, Observation, Outcome
+from harness.reports import RunReport, ScenarioResult, write_reports
+from harness.runner import RunSettings, run_scenario
+from harness.scenario import Scenario, load_scenarios
+from harness.target import PyTarget, parse_target
+
+STATUS_STYLE = {
+    "passed": "[green]passed[/green]",
+    "failed": "[bold red]FAILED[/bold red]",
+    "xfailed": "[yellow]xfailed[/yellow]",
+    "xpassed": "[bold red]XPASSED[/bold red]",
+}
+
+
+@dataclass
+class RunRequest:
+    """What the user asked ``harness run`` for."""
+
+    paths: list[Path]
+    targets: list[str]
+    seed: int | None = None
+    cases: int | None = None
+    only_case: int | None = None
+    time_scale: float | None = None
+    report_dir: Path = Path("reports")
+    run_id: str | None = None
+    progress: bool = True
+    argv: list[str] = field(default_factory=list)
+
+
+def resolve(request: RunRequest) -> tuple[list[Scenario], list[PyTarget]]:
+    """Load scenarios and targets, defaulting to the shipped catalogue and the demo pipelines."""
+    from harness.demo import DEFAULT_TARGETS, catalogue_dir
+
+    scenarios = load_scenarios(request.paths or [catalogue_dir()])
+    targets = [parse_target(spec) for spec in (request.targets or list(DEFAULT_TARGETS))]
+    return scenarios, targets
+
+
+def execute(request: RunRequest, console: Console) -> int:
+    """Run everything asked for, write reports, print the summary; return the exit code."""
+    scenarios, targets = resolve(request)
+    settings = RunSettings(request.seed, request.cases, request.only_case, request.time_scale)
+    started_at = dt.datetime.now(dt.UTC)
+    run_id = request.run_id or f"{started_at:%Y%m%d-%H%M%S}" + (
+        f"-s{request.seed}" if request.seed is not None else ""
+    )
+    folder = request.report_dir / run_id
+    total = sum(_case_count(s, settings) for s in scenarios) * len(targets)
+    results: list[ScenarioResult] = []
+    clock = time.perf_counter()
+    with Journal(folder / "journal.jsonl") as journal, _progress(console, request.progress) as bar:
+        task = bar.add_task("cases", total=total)
+        for scenario in scenarios:
+            for target in targets:
+                bar.update(task, description=f"{scenario.name} × {target.short}")
+                results.append(
+                    run_scenario(
+                        scenario, target, settings, journal=journal, on_case=lambda _: bar.advance(task)
+                    )
+                )
+    report = RunReport(
+        run_id=run_id,
+        started_at=started_at.isoformat(timespec="seconds"),
+        command=" ".join(request.argv),
+        seed=request.seed,
+        version=__version__,
+        duration=time.perf_counter() - clock,
+        results=results,
+    )
+    written = write_reports(report, folder)
+    print_summary(console, results, targets)
+    print_failures(console, results)
+    console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)")
+    return 0 if all(r.status in ("passed", "xfailed") for r in results) else 1
+
+
+def _case_count(scenario: Scenario, settings: RunSettings) -> int:
+    if settings.only_case is not None:
+        return 1
+    return settings.cases if settings.cases is not None else scenario.cases
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    )
+
+
+def _cell(result: ScenarioResult) -> str:
+    counts = dict.fromkeys(Outcome, 0)
+    for obs in result.observations:
+        counts[obs.outcome] += 1
+    figures = [f"{counts[Outcome.KEPT]} ok"]
+    for outcome, word in (
+        (Outcome.GARBAGE, "garbage"),
+        (Outcome.UNDECLARED_ERROR, "crash"),
+        (Outcome.TIMEOUT, "hang"),
+        (Outcome.ALLOWED_ERROR, "clean err"),
+    ):
+        if counts[outcome]:
+            figures.append(f"{counts[outcome]} {word}")
+    broken = [v.slo.text for v in result.verdicts if not v.passed]
+    lines = [f"{STATUS_STYLE[result.status]}  {', '.join(figures)}"]
+    if broken:
+        lines.append("[dim]broke: " + "; ".join(broken) + "[/dim]")
+    return "\n".join(lines)
+
+
+def print_summary(console: Console, results: list[ScenarioResult], targets: list[PyTarget]) -> None:
+    """The scenario × pipeline matrix."""
+    table = Table(title="harness: scenario × pipeline", show_lines=True)
+    table.add_column("scenario", style="bold")
+    for target in targets:
+        table.add_column(target.short)
+    by_scenario: dict[str, dict[str, ScenarioResult]] = {}
+    for result in results:
+        by_scenario.setdefault(result.scenario, {})[result.target] = result
+    for scenario, row in by_scenario.items():
+        table.add_row(scenario, *(_cell(row[t.label]) if t.label in row else "" for t in targets))
+    console.print(table)
+
+
+def print_failures(console: Console, results: list[ScenarioResult]) -> None:
+    """Each unexpected failure: broken SLOs, the first offending case, and the replay command last."""
+    for result in results:
+        if result.status in ("passed", "xfailed"):
+            continue
+        console.print(f"\n[bold red]{result.status.upper()}[/bold red] {result.scenario} × {result.target}")
+        if result.status == "xpassed" or (result.expected_broken and result.status == "failed"):
+            console.print(f"  expected to break: {', '.join(result.expected_broken)}")
+        first: Observation | None = None
+        for verdict in result.verdicts:
+            if verdict.passed:
+                continue
+            console.print(f"  {verdict.describe()}", markup=False, highlight=False)
+            first = first or _first_offender(result, verdict.offending)
+        if first is not None:
+            console.print(
+                f"  case {first.case_id}: {first.outcome.value}; faults: {', '.join(first.faults) or 'clean'}"
+            )
+            console.print(f"  {first.error or first.violation or ''}", markup=False, highlight=False)
+            console.print(f"  Reproduce with: {first.replay}", markup=False, highlight=False)
+
+
+def _first_offender(result: ScenarioResult, case_ids: list[str]) -> Observation | None:
+    wanted = set(case_ids)
+    return next((o for o in result.observations if o.case_id in wanted), None)

@@ -1,0 +1,69 @@
+"""Targets: the pipeline under test.
+
+This release runs ``py:package.module:function`` targets in-process (sync or async
+functions, called with one input). Service targets (``http://…``) and launched
+commands arrive with the fake provider server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import UsageError
+from harness.importing import import_object
+
+
+@dataclass(frozen=True)
+class PyTarget:
+    """A Python callable taking one input and returning the pipeline's output."""
+
+    spec: str
+    """As written by the user: ``py:package.module:function``."""
+    fn: Callable[[Any], Any]
+
+    @property
+    def label(self) -> str:
+        """The spec, used as the target's name in reports and xfail maps."""
+        return self.spec
+
+    @property
+    def short(self) -> str:
+        """A compact name for tables: the module's last part and the function."""
+        module, _, name = self.spec.removeprefix("py:").partition(":")
+        return f"{module.rsplit('.', 1)[-1]}.{name}"
+
+    def call(self, value: Any) -> Any:
+        """Call the pipeline with one input; coroutine functions run on a fresh event loop."""
+        if inspect.iscoroutinefunction(self.fn):
+            return asyncio.run(self.fn(value))
+        result = self.fn(value)
+        if inspect.isawaitable(result):
+            return asyncio.run(_await(result))
+        return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def parse_target(spec: str) -> PyTarget:
+    """Resolve a target spec; bad specs raise :class:`UsageError` naming what was expected."""
+    if spec.startswith("py:"):
+        fn = import_object(spec.removeprefix("py:"), what="--target")
+        if not callable(fn):
+            raise UsageError(f"--target {spec}: expected a callable, got {type(fn).__name__}")
+        return PyTarget(spec, fn)
+    if spec.startswith(("http://", "https://")):
+        raise UsageError(
+            f"--target {spec}: service targets are not supported yet; expected py:package.module:function"
+        )
+    raise UsageError(f"--target {spec!r}: expected py:package.module:function")
+
+
+def target_from_callable(fn: Callable[[Any], Any]) -> PyTarget:
+    """Wrap a callable given in code (pytest plugin, library use) as a target."""
+    return PyTarget(f"py:{fn.__module__}:{fn.__qualname__}", fn)

@@ -1,0 +1,164 @@
+"""Value objects that flow through the Responder: request → completion → envelope → wire reply.
+
+The core never touches a socket: deliveries turn a :class:`WireReply` into bytes on a
+socket (the fake provider server) or into an ``httpx``/``httpx2`` response (in-process).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = Any
+"""A decoded JSON value."""
+
+
+class Finish(enum.StrEnum):
+    """Why the model stopped, independent of dialect; each dialect maps it to its own word."""
+
+    STOP = "stop"
+    LENGTH = "length"
+    CONTENT_FILTER = "content_filter"
+    REFUSAL = "refusal"
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """One model call as the pipeline sent it, parsed by a dialect."""
+
+    dialect: str
+    """Name of the dialect that parsed the request (``openai-chat``, ``anthropic-messages``)."""
+    path: str
+    """URL path, e.g. ``/v1/chat/completions``."""
+    body: dict[str, JSON]
+    """The decoded JSON request body."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Request headers, lower-cased names."""
+    model: str = "gpt-4o-mini"
+    """Model name the pipeline asked for; echoed back in the reply."""
+    stream: bool = False
+    """Whether the pipeline asked for a server-sent-event stream."""
+    include_usage: bool = False
+    """OpenAI ``stream_options.include_usage``: add a usage chunk before ``[DONE]``."""
+    response_schema: dict[str, JSON] | None = None
+    """JSON Schema from ``response_format`` (OpenAI) or a forced tool's input schema."""
+    forced_tool: str | None = None
+    """Name of the tool the request forces; the reply then carries content as its arguments."""
+    max_tokens: int | None = None
+    """The request's output-token limit, if any."""
+    read_timeout: float | None = None
+    """The client's own read timeout in seconds (from the httpx request), when known."""
+    prompt_text: str = ""
+    """All prompt text concatenated; used for token estimates and cassette matching."""
+    call: int = 1
+    """1-based index of this model call within its case; set by the Responder (cassettes replay by it)."""
+
+
+@dataclass(slots=True)
+class Completion:
+    """The model's answer before any envelope: what content faults transform."""
+
+    text: str | None
+    """Message content, or a forced tool call's arguments (a JSON string); None means null."""
+    finish: Finish = Finish.STOP
+    """Why the model stopped."""
+    refusal: str | None = None
+    """A refusal message (OpenAI ``message.refusal``; Anthropic ``stop_reason: refusal``)."""
+    tool_name: str | None = None
+    """When set, the text is rendered as this tool call's arguments."""
+    input_tokens: int = 0
+    """Prompt tokens reported in usage."""
+    output_tokens: int = 0
+    """Completion tokens reported in usage (reasoning tokens included, as providers do)."""
+    reasoning_tokens: int = 0
+    """Hidden reasoning tokens reported in usage details."""
+
+
+@dataclass(slots=True)
+class SseEvent:
+    """One server-sent event before framing: optional ``event:`` name and a ``data:`` payload."""
+
+    data: JSON
+    """A JSON object (serialised compactly), or a raw string sent as is (``[DONE]``)."""
+    event: str | None = None
+    """The ``event:`` line; OpenAI chat streams have none, Anthropic and Responses streams do."""
+
+
+@dataclass(slots=True)
+class Envelope:
+    """The provider's JSON around the completion: what envelope faults transform."""
+
+    status: int = 200
+    """HTTP status."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Response headers (lower-case names)."""
+    body: JSON = None
+    """Decoded JSON body of a non-streaming reply."""
+    events: list[SseEvent] | None = None
+    """The events of a streaming reply; None for a non-streaming one."""
+    raw_body: bytes | None = None
+    """Bytes that replace the serialised body wholesale (an HTML error page, say)."""
+
+    @property
+    def streaming(self) -> bool:
+        """True when the envelope is a server-sent-event stream."""
+        return self.events is not None
+
+
+class Break(enum.StrEnum):
+    """How a connection misbehaves at the transport layer."""
+
+    RESET = "reset"
+    """The peer closes the connection (RST / dropped peer)."""
+    HANG = "hang"
+    """Nothing more ever arrives; the client's read timeout or the case deadline ends it."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """The TCP connection is never established."""
+
+
+@dataclass(slots=True)
+class Segment:
+    """A piece of the body, sent after waiting ``delay`` seconds."""
+
+    data: bytes
+    delay: float = 0.0
+
+
+@dataclass(slots=True)
+class WireReply:
+    """Everything a delivery needs to put the reply on the wire, timing and breakage included."""
+
+    status: int
+    """HTTP status line."""
+    headers: list[tuple[str, str]]
+    """Response headers in order; duplicates allowed."""
+    segments: list[Segment]
+    """The body in pieces; a non-streaming body is usually one segment."""
+    head_delay: float = 0.0
+    """Seconds to wait before sending the status line and headers."""
+    before_head: Break | None = None
+    """A break before any byte of the response: reset, hang or connect timeout."""
+    ending: Break | None = None
+    """A break after the last segment: reset mid-body, or hang (stall)."""
+    keepalive_every: float | None = None
+    """While hanging mid-stream, send ``: keep-alive`` comments this often (seconds)."""
+    case_id: str = ""
+    """The case this reply belongs to (``x-harness-case``)."""
+    faults: list[str] = field(default_factory=list)
+    """Fault chain served, as ``name`` or ``name(k=v)`` labels (``x-harness-faults``)."""
+
+    @property
+    def body(self) -> bytes:
+        """All body bytes joined (what the client gets if nothing breaks)."""
+        return b"".join(s.data for s in self.segments)
+
+    @property
+    def total_delay(self) -> float:
+        """Seconds of injected waiting in this reply, before and between segments."""
+        return self.head_delay + sum(s.delay for s in self.segments)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), if present."""
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
