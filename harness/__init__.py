@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # running pipelines under faults
-    "intercept": "harness.intercept",
-    "Interceptor": "harness.intercept",
+    "intercept": "harness.interception",
+    "Interceptor": "harness.interception",
     "run_scenario": "harness.runner",
     "RunSettings": "harness.runner",
     "assert_slos": "harness.runner",
@@ -136,7 +136,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from harness.faults import FAULTS, FaultContext, FaultUse, Layer, Params, fault
-    from harness.intercept import Interceptor, intercept
+    from harness.interception import Interceptor, intercept
     from harness.observation import Observation, Outcome
     from harness.plan import CLEAN, MixPlan, RatePlan, Rule, SequencePlan
     from harness.responder import Responder

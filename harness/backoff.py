@@ -9,8 +9,7 @@ end a retry loop that would outlive it.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -38,7 +37,10 @@ class _ClockedModule:
 
 
 def patch_sdk_backoff(stack: ExitStack, case_for: Callable[[], CaseState | None]) -> None:
-    """Patch every installed SDK client module so retry sleeps wait on ``case_for()``'s clock."""
+    """Patch every imported SDK client module so retry sleeps wait on ``case_for()``'s clock.
+
+    Idempotent: a module already patched is left alone.
+    """
 
     def sleep(seconds: float) -> None:
         case = case_for()
@@ -55,9 +57,12 @@ def patch_sdk_backoff(stack: ExitStack, case_for: Callable[[], CaseState | None]
             await case.async_wait(seconds)
 
     for name in SDK_CLIENT_MODULES:
-        if importlib.util.find_spec(name.partition(".")[0]) is None:
+        # Only SDKs already imported: importing one just to patch it costs a second or more.
+        # The interceptor calls this again on every model call, so a pipeline that imports
+        # its SDK lazily is patched before the first retry can sleep.
+        module = sys.modules.get(name)
+        if module is None:
             continue
-        module = importlib.import_module(name)
         if getattr(module, "time", None) is time:
             stack.enter_context(mock.patch.object(module, "time", _ClockedModule(time, sleep)))
         if getattr(module, "anyio", None) is anyio:

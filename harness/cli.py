@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -82,7 +81,7 @@ def faults(
     ] = None,
 ) -> None:
     """List the fault catalogue with what each fault reproduces and its parameters."""
-    from harness.catalogue import print_faults
+    from harness.listing import print_faults
 
     print_faults(Console(), layer)
 
@@ -100,25 +99,22 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Scenario files or
 @scenarios_app.command("list")
 def list_scenarios(paths: PathsArg = None) -> None:
     """List scenarios with their descriptions (default: the shipped catalogue)."""
-    from harness.catalogue import print_scenarios
+    from harness.listing import print_scenarios
 
     print_scenarios(Console(), list(paths or []))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: turns usage errors into one line and exit code 2."""
+    """Console-script entry point: turns usage errors into one line and exit code 2.
+
+    Typer (standalone mode) reports its own usage errors — unknown option, missing
+    argument — with exit code 2 and exits; ours arrive here as :class:`UsageError`.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="harness")
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
-    except typer.Exit as exc:
-        return int(exc.exit_code)
     except SystemExit as exc:
-        return int(exc.code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
-        return 130
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     return 0

@@ -19,6 +19,8 @@ from typing import Any
 import jsonschema
 import pydantic
 
+from harness.validation import one_line
+
 _MAX_LINE = 240
 
 
@@ -77,7 +79,7 @@ def _schema_problem(validator: Any, value: Any) -> str | None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return None
-    return _line(f"{error.json_path}: {error.message}")
+    return one_line(f"{error.json_path}: {error.message}", _MAX_LINE)
 
 
 def _model_problem(model: type[pydantic.BaseModel], value: Any) -> str | None:
@@ -95,7 +97,7 @@ def _model_problem(model: type[pydantic.BaseModel], value: Any) -> str | None:
         first = errors[0]
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        return _line(f"{where}: {first['msg']}, got {_short(first.get('input'))}{more}")
+        return one_line(f"{where}: {first['msg']}, got {_short(first.get('input'))}{more}", _MAX_LINE)
     return None
 
 
@@ -105,8 +107,3 @@ def _short(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _MAX_LINE else flat[: _MAX_LINE - 3] + "..."

@@ -24,10 +24,7 @@ import httpx
 import httpx2
 
 from harness.case import CaseState
-from harness.wire import Break, WireReply
-
-KEEPALIVE = b": keep-alive\n\n"
-"""The SSE comment a stalled stream keeps sending (what proxies and providers send)."""
+from harness.wire import KEEPALIVE_COMMENT, Break, WireReply
 
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
@@ -108,7 +105,7 @@ def body_steps(
             # Comments keep the per-read timeout from firing: only the case deadline ends this.
             while True:
                 yield from _delay(reply.keepalive_every, timeouts.read)
-                yield KEEPALIVE
+                yield KEEPALIVE_COMMENT
         yield Wait(_limit(timeouts.read))
         yield Fail(Failure.READ_TIMEOUT, "timed out")
 

@@ -54,7 +54,10 @@ def _import_module(spec: str, module_name: str, what: str | None) -> Any:
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name
         if module_name == missing or module_name.startswith(f"{missing}."):
-            raise ObjectImportError(spec, f"no module named {missing!r}", what) from None
+            reason = (
+                f"no module named {missing!r}; expected a module installed or under the working directory"
+            )
+            raise ObjectImportError(spec, reason, what) from None
         # The module exists but one of *its* imports is missing: say so, it is a different fix.
         reason = f"module {module_name!r} needs {missing!r}, which is not installed"
         raise ObjectImportError(spec, reason, what) from None

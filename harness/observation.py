@@ -111,12 +111,16 @@ class Observation:
 
 
 class Journal:
-    """Append-only JSONL journal of observations, flushed and synced per line."""
+    """Append-only JSONL journal of observations, flushed and synced per line.
 
-    def __init__(self, path: Path) -> None:
+    A new journal starts empty (a run owns its file; a rerun under the same run id must not
+    mix with the last one); ``resume=True`` appends to an existing file instead.
+    """
+
+    def __init__(self, path: Path, *, resume: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._file: IO[str] = path.open("a" if resume else "w", encoding="utf-8")
 
     def append(self, observation: Observation) -> None:
         """Write one observation as a line and push it to disk before returning."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness.intercept import Interceptor
+    from harness.interception import Interceptor
     from harness.reports import ScenarioResult
     from harness.scenario import Scenario
 
@@ -94,7 +94,7 @@ def harness_intercept(
     request: pytest.FixtureRequest, harness_seed: int | None, harness_time_scale: float | None
 ) -> Iterator[Interceptor]:
     """Fake the model provider for the whole test with the marker's scenario (or ``harness_scenario``)."""
-    from harness.intercept import intercept
+    from harness.interception import intercept
 
     scenario = _marker_kwargs(request).get("scenario")
     if scenario is None and "harness_scenario" in request.fixturenames:

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState
 from harness.errors import SLOFailure
-from harness.intercept import Interceptor
+from harness.interception import Interceptor
 from harness.memory import AllocationPeak, RssSampler
 from harness.observation import Journal, ModelCall, Observation, Outcome
 from harness.reports import ScenarioResult
@@ -54,7 +55,7 @@ def replay_command(scenario: Scenario, target: PyTarget, seed: int, case: int, t
     parts = [
         "harness",
         "run",
-        str(scenario.path),
+        _display_path(scenario.path),
         "--target",
         target.label,
         "--seed",
@@ -65,6 +66,14 @@ def replay_command(scenario: Scenario, target: PyTarget, seed: int, case: int, t
     if time_scale != scenario.time_scale:
         parts += ["--time-scale", f"{time_scale:g}"]
     return shlex.join(parts)
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter replay lines)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def classify(scenario: Scenario, result: _CaseResult) -> tuple[Outcome, str | None, str | None]:

@@ -4,195 +4,46 @@ Every problem in a file — YAML syntax, a wrong type, an unknown key or fault, 
 parameters, a bad duration or SLO, a model path that does not import — is reported as
 one :class:`~harness.errors.ScenarioError` line: ``<file>: <field>: <expectation>``,
 where the field is a path such as ``faults[2].params.status`` and the expectation says
-what was expected and what was found. The schema of the file is the ``*Spec`` models
-below (unknown keys are refused everywhere); ``docs`` of each field say what it holds.
+what was expected and what was found. The schema of the file is the ``*Spec`` models of
+:mod:`harness.scenario_schema`; :mod:`harness.validation` phrases their errors.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
-import re
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 import yaml
-from pydantic_core import ErrorDetails
 
 from harness.contract import Contract
-from harness.durations import DURATION_EXPECTED, parse_duration
 from harness.errors import ScenarioError
 from harness.importing import ObjectImportError, import_object
 from harness.plan import CLEAN, FaultPlan, MixPlan, RatePlan, Rule, SequencePlan
 from harness.responder import Responder, Source
+from harness.scenario_schema import (
+    CLEAN_NAME,
+    PLAN_KINDS,
+    SCENARIO_VERSION,
+    SOURCE_KINDS,
+    ContractSpec,
+    FakerInputsSpec,
+    RuleSpec,
+    ScenarioSpec,
+    SourceSpec,
+    XFailSpec,
+)
 from harness.seeding import derive_seed
+from harness.validation import describe, kind_of, one_line, show, unknown, validate
 
 if TYPE_CHECKING:
     from harness.faults.base import FaultUse
     from harness.slo import SLO
-
-SCENARIO_VERSION = 1
-NAME_PATTERN = r"^[a-z0-9-]+$"
-CLEAN_NAME = "clean"
-"""The fault name that stands for "no fault" (an empty chain) in mixes and sequences."""
-SOURCE_KINDS = ("schema", "model", "content", "cassette")
-PLAN_KINDS = ("faults", "mix", "sequence")
-
-
-# --- the file's schema ------------------------------------------------------------------------
-
-
-class _Spec(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
-
-
-def _step_from_name(value: Any) -> Any:
-    """A bare fault name in a sequence (``- clean``) is short for ``{fault: clean}``."""
-    return {"fault": value} if isinstance(value, str) else value
-
-
-def _duration(value: Any) -> float:
-    if isinstance(value, str):
-        seconds = parse_duration(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValueError(f"expected {DURATION_EXPECTED}; got {_show(value)}")
-    if seconds <= 0:
-        raise ValueError(f"expected a positive duration; got {_show(value)}")
-    return seconds
-
-
-class FaultRefSpec(_Spec):
-    """One fault of a chain."""
-
-    fault: str = pydantic.Field(description="a fault name (see `harness faults`)")
-    params: dict[str, Any] | None = pydantic.Field(None, description="a mapping of the fault's parameters")
-
-
-class RuleSpec(_Spec):
-    """A fault, or a chain of faults applied together."""
-
-    fault: str | None = pydantic.Field(None, description="a fault name (see `harness faults`), or clean")
-    params: dict[str, Any] | None = pydantic.Field(None, description="a mapping of the fault's parameters")
-    chain: list[FaultRefSpec] | None = pydantic.Field(
-        None, min_length=1, description="a non-empty list of {fault, params} applied together"
-    )
-
-    @pydantic.model_validator(mode="after")
-    def _fault_or_chain(self) -> RuleSpec:
-        if (self.fault is None) == (self.chain is None):
-            got = "neither" if self.fault is None else "both"
-            raise ValueError(f"expected exactly one of fault or chain; got {got}")
-        if self.chain is not None and self.params is not None:
-            raise ValueError("expected params inside each chain entry; got params beside chain")
-        return self
-
-
-class RateRuleSpec(RuleSpec):
-    """A rule of ``faults:``: fires on each model call with probability ``rate``."""
-
-    rate: float = pydantic.Field(1.0, ge=0, le=1, description="a probability between 0 and 1")
-    first: int | None = pydantic.Field(None, ge=1, description="a positive number of model calls")
-
-
-class MixRuleSpec(RuleSpec):
-    """A rule of ``mix:``: exactly one rule per call, chosen by weight."""
-
-    weight: float = pydantic.Field(1.0, gt=0, description="a positive weight")
-    first: int | None = pydantic.Field(None, ge=1, description="a positive number of model calls")
-
-
-class SequenceSpec(_Spec):
-    """``sequence:``: step k for model call k, then clean, repeat or the last step."""
-
-    steps: list[Annotated[RuleSpec, pydantic.BeforeValidator(_step_from_name)]] = pydantic.Field(
-        min_length=1, description="a non-empty list of steps: fault names, {fault, params} or {chain}"
-    )
-    then: Literal["clean", "repeat", "last"] = pydantic.Field("clean", description="clean, repeat or last")
-
-
-class SourceSpec(_Spec):
-    """``source:``: where the clean reply comes from; exactly one of the first four keys."""
-
-    schema_: dict[str, Any] | None = pydantic.Field(None, alias="schema", description="a JSON Schema")
-    model: str | None = pydantic.Field(None, description="a pydantic model as package.module:Model")
-    content: Any = pydantic.Field(None, description="inline text or a JSON value")
-    cassette: str | None = pydantic.Field(None, description="a cassette file, relative to the scenario")
-    match: Literal["order", "last_user_message"] | None = pydantic.Field(
-        None, description="order or last_user_message"
-    )
-    locale: str | None = pydantic.Field(None, description="a Faker locale such as en_US")
-
-
-class FakerInputsSpec(_Spec):
-    """``inputs: {faker: ...}``: inputs drawn from a Faker method."""
-
-    faker: str = pydantic.Field(description="a Faker method name such as paragraph or email")
-    params: dict[str, Any] = pydantic.Field(
-        default_factory=dict, description="a mapping of the method's keyword arguments"
-    )
-    count: int | None = pydantic.Field(None, ge=1, description="a positive number of distinct inputs to draw")
-    locale: str = pydantic.Field("en_US", description="a Faker locale such as en_US")
-
-
-class ContractSpec(_Spec):
-    """``contract:``: the pipeline output's schema or model, and its declared clean errors."""
-
-    schema_: dict[str, Any] | None = pydantic.Field(None, alias="schema", description="a JSON Schema")
-    model: str | None = pydantic.Field(None, description="a pydantic model as package.module:Model")
-    allowed_errors: list[str] = pydantic.Field(
-        default_factory=list, description="a list of exception classes as package.module:Name"
-    )
-
-
-class XFailSpec(_Spec):
-    """One ``xfail:`` entry: the SLOs a known-bad target is expected to break."""
-
-    reason: str = pydantic.Field(min_length=1, description="a non-empty reason why the target fails")
-    slos: list[str] = pydantic.Field(
-        min_length=1, description="a non-empty list of the SLOs expected to break"
-    )
-
-
-class ScenarioSpec(_Spec):
-    """A whole scenario file, version 1."""
-
-    version: int = pydantic.Field(description="1")
-    name: str = pydantic.Field(
-        pattern=NAME_PATTERN, description="a name of lower-case letters, digits and - only"
-    )
-    description: str = pydantic.Field(
-        min_length=1, description="a non-empty text naming the real incident or failure family"
-    )
-    provider: str = pydantic.Field("openai-chat", description="a dialect name such as openai-chat")
-    seed: int = pydantic.Field(0, ge=0, description="a non-negative integer")
-    cases: int = pydantic.Field(20, ge=1, description="a positive number of cases")
-    case_timeout: Annotated[float, pydantic.BeforeValidator(_duration)] = pydantic.Field(
-        60.0, description=DURATION_EXPECTED
-    )
-    time_scale: float = pydantic.Field(1.0, ge=0, description="a non-negative number")
-    source: SourceSpec = pydantic.Field(description=f"a mapping with one of {', '.join(SOURCE_KINDS)}")
-    faults: list[RateRuleSpec] | None = pydantic.Field(None, description="a list of {fault, params, rate}")
-    mix: list[MixRuleSpec] | None = pydantic.Field(
-        None, min_length=1, description="a non-empty list of {fault, params, weight}"
-    )
-    sequence: SequenceSpec | None = pydantic.Field(None, description="{steps: [...], then: clean}")
-    inputs: Any = pydantic.Field(description="a list of inputs or {faker: method, params: {...}}")
-    contract: ContractSpec = pydantic.Field(description="a mapping with schema or model, and allowed_errors")
-    slos: list[str] = pydantic.Field(
-        default_factory=list, description="a list of SLO expressions such as 'p95 < 2s'"
-    )
-    xfail: dict[str, XFailSpec] = pydantic.Field(
-        default_factory=dict, description="a mapping of target → {reason, slos}"
-    )
 
 
 # --- the loaded scenario ----------------------------------------------------------------------
@@ -324,7 +175,10 @@ def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> Any:
             key = loader.construct_object(key_node)
             if key in lines:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {lines[key] + 1})", key_node.start_mark
+                    None,
+                    None,
+                    f"expected each key once; {key!r} repeats line {lines[key] + 1}",
+                    key_node.start_mark,
                 )
             lines[key] = key_node.start_mark.line
     return loader.construct_mapping(node)
@@ -342,24 +196,26 @@ def read_yaml(text: str, where: str) -> Any:
         location = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
         context = exc.context_mark
         within = f" ({exc.context} on line {context.line + 1})" if exc.context and context else ""
-        raise ScenarioError(where, location, f"not valid YAML: {exc.problem}{within}") from None
+        problem = exc.problem or "a syntax error"
+        if "expected" not in problem:
+            problem = f"{problem}; expected YAML syntax"
+        raise ScenarioError(where, location, f"not valid YAML: {problem}{within}") from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(where, "file", f"not valid YAML: {_one_line(str(exc))}") from None
+        raise ScenarioError(
+            where, "file", f"not valid YAML: {one_line(str(exc))}; expected YAML syntax"
+        ) from None
 
 
 def parse_scenario(data: Any, path: str | Path) -> Scenario:
     """Validate decoded YAML and build the Scenario; ``path`` names the file in errors."""
     where, path = str(path), Path(path)
     if not isinstance(data, dict):
-        got = "an empty file" if data is None else _got(data)
+        got = "an empty file" if data is None else describe(data)
         raise ScenarioError(where, "(top level)", f"expected a mapping of scenario keys; got {got}")
     if data.get("version") != SCENARIO_VERSION:
-        got = "nothing" if "version" not in data else _show(data["version"])
+        got = "nothing" if "version" not in data else show(data["version"])
         raise ScenarioError(where, "version", f"expected {SCENARIO_VERSION}; got {got}")
-    try:
-        spec = ScenarioSpec.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise ScenarioError(where, *pydantic_problem(exc, ScenarioSpec)) from None
+    spec = validate(ScenarioSpec, data, where)
     _check_provider(spec.provider, where)
     plan = _build_plan(spec, where)
     source = _build_source(spec.source, path)
@@ -391,7 +247,7 @@ def _check_provider(provider: str, where: str) -> None:
     from harness.dialects import DIALECTS
 
     if provider not in DIALECTS:
-        raise ScenarioError(where, "provider", _unknown("a provider", provider, list(DIALECTS)))
+        raise ScenarioError(where, "provider", unknown("a provider", provider, list(DIALECTS)))
 
 
 def _build_plan(spec: ScenarioSpec, where: str) -> FaultPlan:
@@ -436,20 +292,14 @@ def _use(name: str, params: Mapping[str, Any] | None, at: str, where: str) -> Fa
 
     if name == CLEAN_NAME:
         if params:
-            raise ScenarioError(where, f"{at}.params", f"expected no params for clean; got {_show(params)}")
+            raise ScenarioError(where, f"{at}.params", f"expected no params for clean; got {show(params)}")
         return None
     if name not in harness.faults.FAULTS:
         raise ScenarioError(
-            where, f"{at}.fault", _unknown("a fault", name, [*harness.faults.FAULTS, CLEAN_NAME])
+            where, f"{at}.fault", unknown("a fault", name, [*harness.faults.FAULTS, CLEAN_NAME])
         )
     fault = harness.faults.FAULTS.get(name)
-    try:
-        validated = fault.params_model.model_validate(dict(params or {}))
-    except pydantic.ValidationError as exc:
-        raise ScenarioError(
-            where, *pydantic_problem(exc, fault.params_model, prefix=f"{at}.params")
-        ) from None
-    return FaultUse(fault, validated)
+    return FaultUse(fault, validate(fault.params_model, dict(params or {}), where, prefix=f"{at}.params"))
 
 
 def _build_source(spec: SourceSpec, path: Path) -> Source:
@@ -500,11 +350,8 @@ def _build_inputs(raw: Any, where: str) -> list[Any] | FakerInputs:
         return raw
     if not isinstance(raw, dict):
         expected = "expected a list of inputs or {faker: method, params: {...}}"
-        raise ScenarioError(where, "inputs", f"{expected}; got {_got(raw)}")
-    try:
-        spec = FakerInputsSpec.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        raise ScenarioError(where, *pydantic_problem(exc, FakerInputsSpec, prefix="inputs")) from None
+        raise ScenarioError(where, "inputs", f"{expected}; got {describe(raw)}")
+    spec = validate(FakerInputsSpec, raw, where, prefix="inputs")
     locale = _check_locale(spec.locale, where, "inputs.locale")
     faker = _new_faker(locale)
     method = getattr(faker, spec.faker, None) if not spec.faker.startswith("_") else None
@@ -549,7 +396,7 @@ def _build_contract(spec: ContractSpec, where: str) -> Contract:
         return Contract(schema=spec.schema_, model=model, allowed_errors=errors)
     except jsonschema.SchemaError as exc:
         at = exc.json_path if exc.path else "$"
-        expected = f"expected a valid JSON Schema; at {at}: {_one_line(exc.message)}"
+        expected = f"expected a valid JSON Schema; at {at}: {one_line(exc.message)}"
         raise ScenarioError(where, "contract.schema", expected) from None
 
 
@@ -559,7 +406,7 @@ def _import_class(spec: str, base: type, what: str, where: str, at: str) -> Any:
     except ObjectImportError as exc:
         raise ScenarioError(where, at, str(exc)) from None
     if not (isinstance(found, type) and issubclass(found, base)):
-        raise ScenarioError(where, at, f"expected {what}; got {_kind(found)} {spec!r}")
+        raise ScenarioError(where, at, f"expected {what}; got {kind_of(found)} {spec!r}")
     return found
 
 
@@ -571,7 +418,7 @@ def _build_slos(texts: Sequence[str], where: str) -> list[SLO]:
         try:
             slos.append(parse_slo(text))
         except ValueError as exc:
-            raise ScenarioError(where, f"slos[{i}]", _one_line(str(exc))) from None
+            raise ScenarioError(where, f"slos[{i}]", one_line(str(exc))) from None
     return slos
 
 
@@ -587,7 +434,7 @@ def _build_xfail(specs: Mapping[str, XFailSpec], slos: Sequence[SLO], where: str
             try:
                 normal = parse_slo(text).text
             except ValueError as exc:
-                raise ScenarioError(where, at, _one_line(str(exc))) from None
+                raise ScenarioError(where, at, one_line(str(exc))) from None
             if normal not in known:
                 listed = ", ".join(repr(k) for k in known) or "none (slos is empty)"
                 raise ScenarioError(where, at, f"expected one of the scenario's slos: {listed}; got {text!r}")
@@ -610,7 +457,7 @@ def _check_locale(locale: str, where: str, at: str) -> str:
     from faker.config import AVAILABLE_LOCALES
 
     if locale not in AVAILABLE_LOCALES:
-        raise ScenarioError(where, at, _unknown("a Faker locale", locale, AVAILABLE_LOCALES, listed=False))
+        raise ScenarioError(where, at, unknown("a Faker locale", locale, AVAILABLE_LOCALES, listed=False))
     return locale
 
 
@@ -625,201 +472,5 @@ def _alias_set(spec: pydantic.BaseModel, key: str) -> bool:
     return name in spec.model_fields_set
 
 
-# --- turning pydantic errors into one line ------------------------------------------------------
-
-_TYPE_WORDS = {
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "set_type": "a list",
-}
-
-
-def pydantic_problem(
-    exc: pydantic.ValidationError, model: type[pydantic.BaseModel], *, prefix: str = ""
-) -> tuple[str, str]:
-    """``(field, expectation)`` for the first problem in ``exc`` raised validating ``model``."""
-    errors = exc.errors(include_url=False)
-    error = _pick(errors)
-    loc = tuple(error["loc"])
-    at = _join(prefix, loc)
-    if error["type"] == "extra_forbidden":
-        valid = _keys(_node(model, loc[:-1]))
-        listed = f"; expected one of {', '.join(valid)}" if valid else ""
-        return at, f"unknown key{listed}{_suggest(str(loc[-1]), valid)}"
-    if error["type"] == "missing":
-        described = _description(model, loc)
-        return at, f"missing; expected {described}" if described else "missing required key"
-    own = _own_description(model, loc)
-    if own and error["type"] not in {"value_error", "assertion_error"}:
-        return at, f"expected {own}; got {_show(error.get('input'))}"
-    return at, _expectation(error)
-
-
-def _pick(errors: list[ErrorDetails]) -> ErrorDetails:
-    """The first error, but an unknown key beats a missing one beside it (a typo explains both)."""
-    first = errors[0]
-    if first["type"] == "missing":
-        parent = tuple(first["loc"][:-1])
-        for other in errors:
-            if other["type"] == "extra_forbidden" and tuple(other["loc"][:-1]) == parent:
-                return other
-    return first
-
-
-def _expectation(error: ErrorDetails) -> str:
-    kind, ctx, got = error["type"], error.get("ctx") or {}, _show(error.get("input"))
-    if kind in {"value_error", "assertion_error"} and "error" in ctx:
-        return _one_line(str(ctx["error"]))
-    bounds = {
-        "greater_than": f"a number greater than {ctx.get('gt')}",
-        "greater_than_equal": f"a number of at least {ctx.get('ge')}",
-        "less_than": f"a number less than {ctx.get('lt')}",
-        "less_than_equal": f"a number of at most {ctx.get('le')}",
-        "too_short": f"at least {ctx.get('min_length')} item(s)",
-        "too_long": f"at most {ctx.get('max_length')} item(s)",
-        "string_too_short": f"at least {ctx.get('min_length')} character(s)",
-        "string_too_long": f"at most {ctx.get('max_length')} character(s)",
-        "string_pattern_mismatch": f"a string matching {ctx.get('pattern')}",
-        "literal_error": f"one of {ctx.get('expected')}",
-        "enum": f"one of {ctx.get('expected')}",
-    }
-    what = _TYPE_WORDS.get(kind) or bounds.get(kind)
-    if what is None:
-        message = _one_line(error["msg"])
-        return message if "got" in message else f"{message[:1].lower()}{message[1:]}; got {got}"
-    return f"expected {what}; got {got}"
-
-
-def _node(model: Any, loc: Sequence[int | str]) -> Any:
-    """The type found at ``loc`` inside ``model`` (None when the path leaves the models)."""
-    current = model
-    for part in loc:
-        current = _unwrap(current)
-        origin = typing.get_origin(current)
-        if isinstance(current, type) and issubclass(current, pydantic.BaseModel) and isinstance(part, str):
-            found = _field(current, part)
-            current = found.annotation if found else None
-        elif origin in {list, tuple, set} and isinstance(part, int):
-            current = typing.get_args(current)[0]
-        elif origin is dict:
-            current = typing.get_args(current)[1]
-        else:
-            return None
-    return _unwrap(current)
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip ``Annotated`` and ``Optional`` around a type."""
-    while True:
-        if typing.get_origin(annotation) is Annotated:
-            annotation = typing.get_args(annotation)[0]
-            continue
-        if typing.get_origin(annotation) in {typing.Union, types.UnionType}:
-            options = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(options) == 1:
-                annotation = options[0]
-                continue
-        return annotation
-
-
-def _field(model: type[pydantic.BaseModel], key: str) -> Any:
-    return next((f for name, f in model.model_fields.items() if (f.alias or name) == key), None)
-
-
-def _keys(node: Any) -> list[str]:
-    if isinstance(node, type) and issubclass(node, pydantic.BaseModel):
-        return [f.alias or name for name, f in node.model_fields.items()]
-    return []
-
-
-def _description(model: type[pydantic.BaseModel], loc: Sequence[int | str]) -> str | None:
-    parent = _node(model, loc[:-1])
-    if isinstance(parent, type) and issubclass(parent, pydantic.BaseModel) and isinstance(loc[-1], str):
-        found = _field(parent, loc[-1])
-        return found.description if found else None
-    return None
-
-
-def _own_description(model: type[pydantic.BaseModel], loc: Sequence[int | str]) -> str | None:
-    """The description of a field of the scenario's own models: written as an expectation."""
-    parent = _node(model, loc[:-1]) if loc else None
-    if isinstance(parent, type) and issubclass(parent, _Spec) and isinstance(loc[-1], str):
-        return _description(model, loc)
-    return None
-
-
-def _join(prefix: str, loc: Sequence[int | str]) -> str:
-    text = prefix
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][\w-]*", part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{part!r}]"
-    return text or "(top level)"
-
-
-# --- small text helpers -------------------------------------------------------------------------
-
-
-def _unknown(what: str, name: str, valid: Iterable[str], *, listed: bool = True) -> str:
-    names = sorted(valid)
-    choices = f", one of: {', '.join(names)}" if listed else ""
-    return f"expected {what}{choices}; got {name!r}{_suggest(name, names)}"
-
-
-def _suggest(name: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        text = repr(value)
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=repr)
-        except (TypeError, ValueError):
-            text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _got(value: Any) -> str:
-    return "null" if value is None else f"{_kind(value)} {_show(value)}"
-
-
-def _kind(value: Any) -> str:
-    names = {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-    }
-    if value is None:
-        return "null"
-    if isinstance(value, type):
-        return "class"
-    return names.get(type(value), type(value).__name__)
-
-
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= 300 else flat[:297] + "..."

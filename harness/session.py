@@ -56,9 +56,7 @@ def execute(request: RunRequest, console: Console) -> int:
     scenarios, targets = resolve(request)
     settings = RunSettings(request.seed, request.cases, request.only_case, request.time_scale)
     started_at = dt.datetime.now(dt.UTC)
-    run_id = request.run_id or f"{started_at:%Y%m%d-%H%M%S}" + (
-        f"-s{request.seed}" if request.seed is not None else ""
-    )
+    run_id = request.run_id or _fresh_run_id(request.report_dir, started_at, request.seed)
     folder = request.report_dir / run_id
     total = sum(_case_count(s, settings) for s in scenarios) * len(targets)
     results: list[ScenarioResult] = []
@@ -85,8 +83,18 @@ def execute(request: RunRequest, console: Console) -> int:
     written = write_reports(report, folder)
     print_summary(console, results, targets)
     print_failures(console, results)
-    console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)")
+    console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)", soft_wrap=True)
     return 0 if all(r.status in ("passed", "xfailed") for r in results) else 1
+
+
+def _fresh_run_id(report_dir: Path, started_at: dt.datetime, seed: int | None) -> str:
+    """Time (and seed) based, with a counter when a run in the same second took the name."""
+    base = f"{started_at:%Y%m%d-%H%M%S}" + (f"-s{seed}" if seed is not None else "")
+    candidate, counter = base, 1
+    while (report_dir / candidate).exists():
+        counter += 1
+        candidate = f"{base}-{counter}"
+    return candidate
 
 
 def _case_count(scenario: Scenario, settings: RunSettings) -> int:
@@ -114,9 +122,10 @@ def _cell(result: ScenarioResult) -> str:
     figures = [f"{counts[Outcome.KEPT]} ok"]
     for outcome, word in (
         (Outcome.GARBAGE, "garbage"),
-        (Outcome.UNDECLARED_ERROR, "crash"),
+        (Outcome.UNDECLARED_ERROR, "exception"),
         (Outcome.TIMEOUT, "hang"),
-        (Outcome.ALLOWED_ERROR, "clean err"),
+        (Outcome.CRASH, "crash"),
+        (Outcome.ALLOWED_ERROR, "declared err"),
     ):
         if counts[outcome]:
             figures.append(f"{counts[outcome]} {word}")
@@ -160,7 +169,8 @@ def print_failures(console: Console, results: list[ScenarioResult]) -> None:
                 f"  case {first.case_id}: {first.outcome.value}; faults: {', '.join(first.faults) or 'clean'}"
             )
             console.print(f"  {first.error or first.violation or ''}", markup=False, highlight=False)
-            console.print(f"  Reproduce with: {first.replay}", markup=False, highlight=False)
+            # one unbroken line, whatever the terminal width: it is meant to be pasted
+            console.print(f"  Reproduce with: {first.replay}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _first_offender(result: ScenarioResult, case_ids: list[str]) -> Observation | None:

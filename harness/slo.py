@@ -15,7 +15,6 @@ run that observed nothing must not turn a build green. Its verdict says "no obse
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 import re
@@ -27,6 +26,7 @@ from typing import Any
 from harness.durations import parse_duration, parse_rate, parse_size
 from harness.metrics import METRICS, Metric, Unit, format_value
 from harness.observation import Observation
+from harness.validation import suggest
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -155,10 +155,12 @@ def parse_slo(text: str) -> SLO:
         if head in METRICS:
             raise ValueError(f"{_GRAMMAR} with op one of {ops} followed by a value; got {text!r}")
         expected = f"{_GRAMMAR} with metric one of {_metric_names()} and op one of {ops}"
-        raise ValueError(f"{expected}; got {text!r}{_suggest(head)}")
+        raise ValueError(f"{expected}; got {text!r}{suggest(head, METRICS)}")
     name, op, value = match["metric"], match["op"], match["value"]
     if name not in METRICS:
-        raise ValueError(f"{_GRAMMAR} with metric one of {_metric_names()}; got {text!r}{_suggest(name)}")
+        raise ValueError(
+            f"{_GRAMMAR} with metric one of {_metric_names()}; got {text!r}{suggest(name, METRICS)}"
+        )
     unit = METRICS.get(name).unit
     limit = _parse_value(unit, value)
     if limit is None:
@@ -173,11 +175,6 @@ def evaluate_all(slos: Sequence[SLO], observations: Sequence[Observation]) -> li
 
 def _metric_names() -> str:
     return ", ".join(METRICS)
-
-
-def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, list(METRICS), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _parse_value(unit: Unit, value: str) -> float | None:

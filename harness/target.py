@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import UsageError
-from harness.importing import import_object
+from harness.importing import ObjectImportError, import_object
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ async def _await(awaitable: Any) -> Any:
 def parse_target(spec: str) -> PyTarget:
     """Resolve a target spec; bad specs raise :class:`UsageError` naming what was expected."""
     if spec.startswith("py:"):
-        fn = import_object(spec.removeprefix("py:"), what="--target")
+        _import_from_working_directory()
+        try:
+            fn = import_object(spec.removeprefix("py:"))
+        except ObjectImportError as exc:
+            raise UsageError(f"--target {spec}: {exc.reason}") from None
         if not callable(fn):
             raise UsageError(f"--target {spec}: expected a callable, got {type(fn).__name__}")
         return PyTarget(spec, fn)
@@ -62,6 +68,14 @@ def parse_target(spec: str) -> PyTarget:
             f"--target {spec}: service targets are not supported yet; expected py:package.module:function"
         )
     raise UsageError(f"--target {spec!r}: expected py:package.module:function")
+
+
+def _import_from_working_directory() -> None:
+    # `python -m harness` puts the working directory on sys.path, the console script does
+    # not; a user's pipeline module next to them must import either way (as with uvicorn).
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def target_from_callable(fn: Callable[[Any], Any]) -> PyTarget:

@@ -13,6 +13,9 @@ from typing import Any
 JSON = Any
 """A decoded JSON value."""
 
+KEEPALIVE_COMMENT = b": keep-alive\n\n"
+"""The SSE comment a stalled-but-alive stream sends (as proxies and providers do); SSE parsers ignore it."""
+
 
 class Finish(enum.StrEnum):
     """Why the model stopped, independent of dialect; each dialect maps it to its own word."""
@@ -142,7 +145,7 @@ class WireReply:
     ending: Break | None = None
     """A break after the last segment: reset mid-body, or hang (stall)."""
     keepalive_every: float | None = None
-    """While hanging mid-stream, send ``: keep-alive`` comments this often (seconds)."""
+    """While hanging mid-stream, send :data:`KEEPALIVE_COMMENT` this often (seconds)."""
     case_id: str = ""
     """The case this reply belongs to (``x-harness-case``)."""
     faults: list[str] = field(default_factory=list)

@@ -15,7 +15,7 @@ import httpx
 import openai
 
 from harness.faults import FaultUse
-from harness.intercept import intercept
+from harness.interception import intercept
 from harness.plan import RatePlan, Rule, SequencePlan
 from harness.responder import Responder
 from harness.sources import InlineSource

@@ -18,7 +18,7 @@ import pytest
 from harness.demo import DEFAULT_TARGETS, HARDENED, NAIVE, SCENARIO_DIR, catalogue_dir, hardened, naive
 from harness.demo.contract import FIELDS, UserRecord, json_schema
 from harness.faults import FaultUse
-from harness.intercept import Interceptor, intercept
+from harness.interception import Interceptor, intercept
 from harness.plan import CLEAN, FaultPlan, RatePlan, Rule, SequencePlan
 from harness.responder import Responder
 from harness.runner import run_scenario

@@ -23,7 +23,8 @@ from harness.dialects import DIALECTS
 from harness.errors import FaultParamsError
 from harness.faults.base import FaultContext, FaultUse
 from harness.faults.distributions import LogNormal, Normal, Spikes, Uniform, build_distribution
-from harness.faults.transport import KEEPALIVE, REFERENCE_EPOCH
+from harness.faults.http_errors import REFERENCE_EPOCH
+from harness.wire import KEEPALIVE_COMMENT as KEEPALIVE
 from harness.wire import Break, Completion, Finish, ModelRequest, WireReply
 
 OPENAI = DIALECTS.get("openai-chat")

@@ -32,7 +32,7 @@ BROKEN_FILES: dict[str, tuple[str, str]] = {
     "cassette-missing": ("source.cassette", "expected an existing cassette file"),
     "contract-bad-schema": ("contract.schema", "'objekt' is not valid"),
     "contract-missing": ("contract", "missing; expected a mapping with schema or model"),
-    "duplicate-key": ("line 7, column 1", "duplicate key 'name' (first on line 3)"),
+    "duplicate-key": ("line 7, column 1", "expected each key once; 'name' repeats line 3"),
     "empty": ("(top level)", "expected a mapping of scenario keys; got an empty file"),
     "faker-unknown-method": ("inputs.faker", "expected a Faker method such as paragraph; got 'paragrph'"),
     "fault-and-chain": ("faults[0]", "expected exactly one of fault or chain; got both"),

@@ -24,7 +24,7 @@ import pytest
 
 from harness.case import CaseDeadlineExceeded
 from harness.faults import FaultUse
-from harness.intercept import Interceptor, intercept
+from harness.interception import Interceptor, intercept
 from harness.plan import RatePlan, Rule, SequencePlan
 from harness.responder import Responder
 from harness.sources import InlineSource, SchemaSource

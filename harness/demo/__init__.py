@@ -20,17 +20,19 @@ DEFAULT_TARGETS: tuple[str, ...] = (NAIVE, HARDENED)
 
 
 def catalogue_dir() -> Path:
-    """The shipped scenario catalogue: the repository's ``scenarios/`` folder, else package data.
+    """The shipped scenario catalogue: the package's ``catalogue`` folder, resolved.
 
-    A source checkout (or editable install) has ``scenarios/`` next to ``pyproject.toml``;
-    a wheel carries the same files as ``harness/catalogue/*.yaml``.
+    A wheel carries the catalogue as ``harness/catalogue/*.yaml``; in a source checkout (or
+    an editable install) ``harness/catalogue`` is a symlink to the top-level ``scenarios/``
+    folder, so both resolve to the same files. Where a checkout has no symlinks (Windows
+    without developer mode) the checkout's ``scenarios/`` folder is used directly.
     """
-    root = Path(__file__).resolve().parents[2]
-    repo = root / "scenarios"
-    if repo.is_dir() and (root / "pyproject.toml").is_file():
-        return repo
-    packaged = Path(__file__).resolve().parents[1] / "catalogue"
-    return packaged if packaged.is_dir() else repo
+    package = Path(__file__).resolve().parents[1]
+    packaged = (package / "catalogue").resolve()
+    checkout = package.parent / "scenarios"
+    if not packaged.is_dir() and checkout.is_dir():
+        return checkout
+    return packaged
 
 
 SCENARIO_DIR = catalogue_dir()

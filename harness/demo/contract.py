@@ -7,6 +7,7 @@ on, so anything looser is garbage passed downstream.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import pydantic
@@ -41,8 +42,12 @@ FIELDS: tuple[str, ...] = tuple(UserRecord.model_fields)
 """Field names in declaration order."""
 
 
+@functools.cache
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of :class:`UserRecord` (what ``response_format`` and the scenarios use)."""
+    """The JSON Schema of :class:`UserRecord` (what ``response_format`` and the scenarios use).
+
+    Built once: pydantic regenerates it on every call otherwise. Treat it as read-only.
+    """
     return UserRecord.model_json_schema()
 
 

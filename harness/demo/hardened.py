@@ -41,6 +41,33 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionChunk
 
 from harness.demo.contract import SYSTEM_PROMPT, UserRecord, json_schema
+from harness.demo.errors import (
+    ExtractionError,
+    MalformedOutput,
+    ModelTimeout,
+    ModelUnavailable,
+    OutputTooLarge,
+    OutputTruncated,
+    Refused,
+)
+
+__all__ = [
+    "DEADLINE",
+    "MAX_REPLY_BYTES",
+    "MAX_RETRIES",
+    "MODEL",
+    "TIMEOUT",
+    "ExtractionError",
+    "MalformedOutput",
+    "ModelTimeout",
+    "ModelUnavailable",
+    "OutputTooLarge",
+    "OutputTruncated",
+    "Refused",
+    "client",
+    "extract",
+    "find_json_object",
+]
 
 MODEL = "gpt-4o-mini"
 """The model the extractor asks."""
@@ -56,34 +83,6 @@ MAX_RETRIES = 3
 _MAX_OBJECT_STARTS = 64
 """How many ``{`` positions to try when the object hides in prose (bounds the work on junk)."""
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)```", re.DOTALL)
-
-
-class ExtractionError(Exception):
-    """The extractor could not produce a valid user record; a declared, clean failure."""
-
-
-class ModelUnavailable(ExtractionError):
-    """The model API failed after retries (status errors, connection errors, broken streams)."""
-
-
-class ModelTimeout(ExtractionError):
-    """The model did not answer within the read timeout or the overall deadline."""
-
-
-class MalformedOutput(ExtractionError):
-    """The reply holds no JSON object that validates as a user record."""
-
-
-class OutputTruncated(MalformedOutput):
-    """The model stopped at its token limit (``finish_reason: length``), so the JSON is partial."""
-
-
-class OutputTooLarge(ExtractionError):
-    """The reply grew past :data:`MAX_REPLY_BYTES`; the stream was aborted."""
-
-
-class Refused(ExtractionError):
-    """The model refused, or the provider's content filter stopped the reply."""
 
 
 _client: OpenAI | None = None

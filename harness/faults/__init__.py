@@ -1,14 +1,15 @@
 """The fault catalogue; importing this package registers every built-in fault.
 
-One module per layer: :mod:`~harness.faults.content` (the model's text),
-:mod:`~harness.faults.envelope` (the provider JSON) and :mod:`~harness.faults.transport`
-(status, timing, framing, the connection).
+Modules by layer: :mod:`~harness.faults.content` and :mod:`~harness.faults.content_text`
+(the model's text: its JSON structure, and the text as a whole), :mod:`~harness.faults.envelope`
+(the provider JSON) and :mod:`~harness.faults.transport` (status, timing, framing, the connection).
 """
 
 from __future__ import annotations
 
 from harness.faults import base
 from harness.faults import content as content
+from harness.faults import content_text as content_text
 from harness.faults import envelope as envelope
 from harness.faults import transport as transport
 from harness.faults.base import FAULTS, Fault, FaultContext, FaultUse, Layer, NoParams, Params, fault
@@ -23,6 +24,7 @@ __all__ = [
     "Params",
     "base",
     "content",
+    "content_text",
     "envelope",
     "fault",
     "transport",

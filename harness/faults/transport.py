@@ -11,37 +11,27 @@ A reply counts as a stream when the request asked for one and the status is 2xx 
 streams: on any other reply they return it unchanged. ``latency``, ``timeout``,
 ``http_status`` and ``connection_reset`` work on both.
 
-Stream faults find SSE frames by parsing the body back (frames end at a blank line), so
-they compose with each other and with faults that re-segment the body; ``stream_cut``
-asks the dialect which frames are terminators (``Dialect.is_stream_terminator``).
+Stream faults find SSE frames by parsing the body back (frames end at a blank line; see
+:mod:`~harness.faults._framing`), so they compose with each other and with faults that
+re-segment the body; ``stream_cut`` asks the dialect which frames are terminators
+(``Dialect.is_stream_terminator``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import email.utils
-import json
 import math
-from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic_core import PydanticCustomError
 
 from harness.dialects.base import Dialect
+from harness.faults import _framing as framing
 from harness.faults.base import FaultContext, Layer, Params, fault
 from harness.faults.distributions import Distribution, DistributionKind, build_distribution
-from harness.wire import Break, Envelope, Segment, SseEvent, WireReply
-
-KEEPALIVE = b": keep-alive\n\n"
-"""The SSE comment a stalled-but-alive stream sends; SSE parsers ignore it."""
-
-REFERENCE_EPOCH = 1_767_225_600
-"""2026-01-01T00:00:00Z: ``retry-after`` dates and rate-limit resets are computed from it, not the clock."""
-
-ABSURD_RETRY_AFTER = 86_400
-"""One day: far above the SDKs' cap (openai/anthropic: 120 s), so they stop retrying at once."""
+from harness.faults.http_errors import RetryAfterForm, html_error_page, ratelimit_headers, retry_after_headers
+from harness.wire import KEEPALIVE_COMMENT, Break, Envelope, Segment, WireReply
 
 Seconds = Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
 """A finite, non-negative number of seconds."""
@@ -53,131 +43,8 @@ def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("fault_params", message)
 
 
-# --------------------------------------------------------------------------- segments
-
-
-def _offsets(segments: list[Segment]) -> list[int]:
-    """Start offset of each segment in the joined body."""
-    starts, pos = [], 0
-    for seg in segments:
-        starts.append(pos)
-        pos += len(seg.data)
-    return starts
-
-
-def _rebuild(body: bytes, bounds: list[tuple[int, float]]) -> list[Segment]:
-    """Segments from body bytes and (start offset, delay) pairs; equal offsets merge, delays add.
-
-    Only the last segment can be empty: it is kept when it carries a delay (a wait before
-    the end or the ending break) and dropped otherwise.
-    """
-    merged: list[tuple[int, float]] = []
-    for offset, delay in sorted(bounds, key=lambda b: b[0]):
-        if merged and merged[-1][0] == offset:
-            merged[-1] = (offset, merged[-1][1] + delay)
-        else:
-            merged.append((offset, delay))
-    if len(merged) > 1 and merged[-1] == (len(body), 0.0):
-        merged.pop()
-    ends = [o for o, _ in merged[1:]] + [len(body)]
-    return [Segment(body[o:end], d) for (o, d), end in zip(merged, ends, strict=True)]
-
-
-def _edit(segments: list[Segment], start: int, end: int, data: bytes) -> list[Segment]:
-    """Replace body bytes [start, end) with ``data``; boundaries inside the span move to its end."""
-    body = b"".join(s.data for s in segments)
-    new_body = body[:start] + data + body[end:]
-    shift = len(data) - (end - start)
-    bounds = []
-    for offset, seg in zip(_offsets(segments), segments, strict=True):
-        if offset <= start:
-            bounds.append((offset, seg.delay))
-        elif offset >= end:
-            bounds.append((offset + shift, seg.delay))
-        else:
-            bounds.append((start + len(data), seg.delay))
-    return _rebuild(new_body, bounds)
-
-
-def _truncate(segments: list[Segment], size: int) -> list[Segment]:
-    """The first ``size`` body bytes; segments starting at or after the cut are dropped, delays too."""
-    kept = []
-    for offset, seg in zip(_offsets(segments), segments, strict=True):
-        if offset >= size:
-            break
-        kept.append(Segment(seg.data[: size - offset], seg.delay))
-    return kept
-
-
-def _split(segments: list[Segment], positions: list[int], gap: float = 0.0) -> list[Segment]:
-    """Cut segments at body offsets ``positions``; each new piece waits ``gap`` seconds."""
-    body = b"".join(s.data for s in segments)
-    bounds = [(o, s.delay) for o, s in zip(_offsets(segments), segments, strict=True)]
-    existing = {o for o, _ in bounds}
-    bounds += [(p, gap) for p in positions if 0 < p < len(body) and p not in existing]
-    return _rebuild(body, bounds)
-
-
-# --------------------------------------------------------------------------- frames
-
-
-def _frames(body: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each SSE frame; a frame ends after its blank line, a trailing partial frame too."""
-    spans, start = [], 0
-    while start < len(body):
-        blank = body.find(b"\n\n", start)
-        end = len(body) if blank < 0 else blank + 2
-        spans.append((start, end))
-        start = end
-    return spans
-
-
-def _parse_frame(frame: bytes) -> SseEvent | None:
-    """The event a frame carries (JSON data decoded when it parses); None for comments and noise."""
-    name, data = None, []
-    for line in frame.decode("utf-8", "replace").split("\n"):
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "event":
-            name = value
-        elif field == "data":
-            data.append(value)
-    if not data:
-        return None
-    text = "\n".join(data)
-    try:
-        return SseEvent(json.loads(text), name)
-    except ValueError:
-        return SseEvent(text, name)
-
-
 def _is_stream(reply: WireReply, ctx: FaultContext) -> bool:
     return ctx.request.stream and 200 <= reply.status < 300
-
-
-def _content_frames(body: bytes, spans: list[tuple[int, int]], dialect: Dialect) -> list[int]:
-    """Indexes of frames that carry a JSON event and are not stream terminators."""
-    out = []
-    for index, (start, end) in enumerate(spans):
-        event = _parse_frame(body[start:end])
-        if event is not None and isinstance(event.data, dict) and not dialect.is_stream_terminator(event):
-            out.append(index)
-    return out
-
-
-def _closes(event: SseEvent, dialect: Dialect) -> bool:
-    """True for frames that end a stream or carry its finish reason / final usage."""
-    if dialect.is_stream_terminator(event):
-        return True
-    data = event.data
-    if not isinstance(data, dict):
-        return False
-    if data.get("type") in {"message_delta", "message_stop"}:
-        return True
-    choices = data.get("choices")
-    if choices == [] and data.get("usage"):
-        return True
-    return any(isinstance(c, dict) and c.get("finish_reason") for c in choices or [])
 
 
 # --------------------------------------------------------------------------- latency
@@ -279,11 +146,6 @@ def timeout(reply: WireReply, params: TimeoutParams, ctx: FaultContext) -> WireR
 
 # --------------------------------------------------------------------------- http_status
 
-RetryAfterForm = Literal["seconds", "float", "ms", "http_date", "absent", "absurd"]
-"""How the server's retry delay is written (see :func:`retry_after_headers`)."""
-
-_REASONS = {529: "Site is overloaded"}
-
 
 class HttpStatusParams(Params):
     """The error status, its body and the retry headers that come with it."""
@@ -318,85 +180,6 @@ class HttpStatusParams(Params):
         if self.retry_after_form is not None:
             return self.retry_after_form
         return "seconds" if self.retry_after is not None else "absent"
-
-
-def retry_after_headers(form: RetryAfterForm, seconds: float | None) -> list[tuple[str, str]]:
-    """The retry header(s) for ``seconds`` (default 1) written the way ``form`` says.
-
-    ``seconds`` writes whole seconds rounded up (0.1 → ``1``); ``float`` keeps the fraction
-    (``0.1``); ``ms`` writes ``retry-after-ms`` (which the SDKs read first); ``absurd`` is
-    one day whatever the value.
-
-    ``http_date`` is ``REFERENCE_EPOCH + seconds`` as an IMF-fixdate, deterministic but
-    compared by the SDKs with *their* wall clock: after 2026-01-01 it lies in the past, so
-    openai/anthropic ignore it and fall back to their own exponential backoff.
-    """
-    value = 1.0 if seconds is None else seconds
-    if form == "absent":
-        return []
-    if form == "absurd":
-        return [("retry-after", str(ABSURD_RETRY_AFTER))]
-    if form == "seconds":
-        return [("retry-after", str(math.ceil(value)))]
-    if form == "float":
-        return [("retry-after", repr(float(value)))]
-    if form == "ms":
-        return [("retry-after-ms", str(round(value * 1000)))]
-    return [("retry-after", email.utils.formatdate(REFERENCE_EPOCH + math.ceil(value), usegmt=True))]
-
-
-def ratelimit_headers(dialect_name: str, reset_seconds: float) -> list[tuple[str, str]]:
-    """Exhausted rate-limit headers, OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``)."""
-    if dialect_name.startswith("anthropic"):
-        when = datetime.fromtimestamp(REFERENCE_EPOCH + math.ceil(reset_seconds), UTC)
-        stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return [
-            ("anthropic-ratelimit-requests-limit", "50"),
-            ("anthropic-ratelimit-requests-remaining", "0"),
-            ("anthropic-ratelimit-requests-reset", stamp),
-            ("anthropic-ratelimit-input-tokens-limit", "40000"),
-            ("anthropic-ratelimit-input-tokens-remaining", "0"),
-            ("anthropic-ratelimit-input-tokens-reset", stamp),
-            ("anthropic-ratelimit-output-tokens-limit", "8000"),
-            ("anthropic-ratelimit-output-tokens-remaining", "0"),
-            ("anthropic-ratelimit-output-tokens-reset", stamp),
-            ("anthropic-ratelimit-tokens-limit", "48000"),
-            ("anthropic-ratelimit-tokens-remaining", "0"),
-            ("anthropic-ratelimit-tokens-reset", stamp),
-        ]
-    reset = _duration(reset_seconds)
-    return [
-        ("x-ratelimit-limit-requests", "500"),
-        ("x-ratelimit-limit-tokens", "200000"),
-        ("x-ratelimit-remaining-requests", "0"),
-        ("x-ratelimit-remaining-tokens", "0"),
-        ("x-ratelimit-reset-requests", reset),
-        ("x-ratelimit-reset-tokens", reset),
-    ]
-
-
-def _duration(seconds: float) -> str:
-    """OpenAI's reset format: ``120ms``, ``1s``, ``6m0s``."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    minutes, secs = divmod(math.ceil(seconds), 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return _REASONS.get(status, "Error")
-
-
-def html_error_page(status: int) -> bytes:
-    """The HTML page nginx serves for ``status`` (what a proxy in front of the provider returns)."""
-    title = f"{status} {_reason(status)}"
-    return (
-        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    ).encode()
 
 
 @fault("http_status", Layer.TRANSPORT, params=HttpStatusParams)
@@ -472,7 +255,7 @@ def connection_reset(reply: WireReply, params: ConnectionResetParams, ctx: Fault
     fraction = params.fraction if params.fraction is not None else ctx.rng.uniform(0.1, 0.9)
     size = math.floor(len(reply.body) * fraction)
     return dataclasses.replace(
-        reply, segments=_truncate(reply.segments, size), ending=Break.RESET, keepalive_every=None
+        reply, segments=framing.truncate(reply.segments, size), ending=Break.RESET, keepalive_every=None
     )
 
 
@@ -503,21 +286,21 @@ def stream_stall(reply: WireReply, params: StreamStallParams, ctx: FaultContext)
     """
     if not _is_stream(reply, ctx):
         return reply
-    spans = _frames(reply.body)
+    spans = framing.frames(reply.body)
     count = len(spans) // 2 if params.after_events is None else min(params.after_events, len(spans))
     offset = spans[count - 1][1] if count else 0
     if params.seconds is None:
         return dataclasses.replace(
             reply,
-            segments=_truncate(reply.segments, offset),
+            segments=framing.truncate(reply.segments, offset),
             ending=Break.HANG,
             keepalive_every=params.keepalive_every if params.keepalive else None,
         )
-    segments = _split(reply.segments, [offset])
-    index = next((i for i, o in enumerate(_offsets(segments)) if o >= offset), len(segments))
+    segments = framing.split(reply.segments, [offset])
+    index = next((i for i, o in enumerate(framing.offsets(segments)) if o >= offset), len(segments))
     head, tail = segments[:index], segments[index:]
     pings = math.ceil(params.seconds / params.keepalive_every) - 1 if params.keepalive else 0
-    fill = [Segment(KEEPALIVE, params.keepalive_every) for _ in range(max(pings, 0))]
+    fill = [Segment(KEEPALIVE_COMMENT, params.keepalive_every) for _ in range(max(pings, 0))]
     rest = params.seconds - len(fill) * params.keepalive_every
     resumed = (
         [dataclasses.replace(tail[0], delay=tail[0].delay + rest), *tail[1:]]
@@ -550,20 +333,20 @@ def stream_cut(reply: WireReply, params: StreamCutParams, ctx: FaultContext) -> 
         return reply
     dialect: Dialect = ctx.dialect
     body = reply.body
-    spans = _frames(body)
-    events = [_parse_frame(body[s:e]) for s, e in spans]
+    spans = framing.frames(body)
+    events = [framing.parse_frame(body[s:e]) for s, e in spans]
     if params.after_fraction is not None:
         content = next(
-            (i for i, ev in enumerate(events) if ev is not None and _closes(ev, dialect)), len(spans)
+            (i for i, ev in enumerate(events) if ev is not None and framing.closes(ev, dialect)), len(spans)
         )
         keep = math.floor(content * params.after_fraction)
         return dataclasses.replace(
-            reply, segments=_truncate(reply.segments, spans[keep - 1][1] if keep else 0)
+            reply, segments=framing.truncate(reply.segments, spans[keep - 1][1] if keep else 0)
         )
     segments = reply.segments
     for (start, end), event in reversed(list(zip(spans, events, strict=True))):
         if event is not None and dialect.is_stream_terminator(event):
-            segments = _edit(segments, start, end, b"")
+            segments = framing.splice(segments, start, end, b"")
     return dataclasses.replace(reply, segments=segments)
 
 
@@ -625,13 +408,13 @@ def malformed_sse(reply: WireReply, params: MalformedSseParams, ctx: FaultContex
     if not _is_stream(reply, ctx):
         return reply
     body = reply.body
-    spans = _frames(body)
+    spans = framing.frames(body)
     if not spans:
         return reply
     if params.at is not None:
         index = min(params.at, len(spans) - 1)
     else:
-        eligible = _content_frames(body, spans, ctx.dialect)
+        eligible = framing.content_frames(body, spans, ctx.dialect)
         if params.kind == "missing_blank_line":
             eligible = [i for i in eligible if i < len(spans) - 1]
         if not eligible:
@@ -639,7 +422,7 @@ def malformed_sse(reply: WireReply, params: MalformedSseParams, ctx: FaultContex
         index = ctx.rng.choice(eligible)
     start, end = spans[index]
     broken = _break_frame(body[start:end], params, ctx)
-    return dataclasses.replace(reply, segments=_edit(reply.segments, start, end, broken))
+    return dataclasses.replace(reply, segments=framing.splice(reply.segments, start, end, broken))
 
 
 # --------------------------------------------------------------------------- split_utf8
@@ -670,5 +453,5 @@ def split_utf8(reply: WireReply, params: SplitUtf8Params, ctx: FaultContext) -> 
     if leads:
         positions = [p + 1 for p in leads[:: params.every_n]]
     else:
-        positions = [ctx.rng.randrange(s + 1, e) for s, e in _frames(body) if e - s > 1]
-    return dataclasses.replace(reply, segments=_split(reply.segments, positions, params.gap))
+        positions = [ctx.rng.randrange(s + 1, e) for s, e in framing.frames(body) if e - s > 1]
+    return dataclasses.replace(reply, segments=framing.split(reply.segments, positions, params.gap))

@@ -38,6 +38,7 @@ import pydantic
 
 from harness.errors import ScenarioError
 from harness.sources.inline import estimate_tokens
+from harness.validation import StrictModel, validate
 from harness.wire import Completion, Finish, ModelRequest
 
 CASSETTE_VERSION = 1
@@ -50,11 +51,7 @@ _RESPONSES_FINISH: dict[Any, Finish] = {
 }
 
 
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
-
-
-class RecordedRequest(_Strict):
+class RecordedRequest(StrictModel):
     """The request as the pipeline sent it."""
 
     method: str = pydantic.Field("POST", description="the HTTP method")
@@ -62,7 +59,7 @@ class RecordedRequest(_Strict):
     body: dict[str, Any] = pydantic.Field(description="the JSON request body as a mapping")
 
 
-class RecordedEvent(_Strict):
+class RecordedEvent(StrictModel):
     """One server-sent event of a recorded stream."""
 
     event: str | None = pydantic.Field(None, description="the event: line, or null")
@@ -70,7 +67,7 @@ class RecordedEvent(_Strict):
     at: float = pydantic.Field(0.0, ge=0, description="seconds since the response started")
 
 
-class RecordedResponse(_Strict):
+class RecordedResponse(StrictModel):
     """The reply as the provider sent it."""
 
     status: int = pydantic.Field(ge=100, le=599, description="the HTTP status")
@@ -79,14 +76,14 @@ class RecordedResponse(_Strict):
     events: list[RecordedEvent] | None = pydantic.Field(None, description="the events of a stream")
 
 
-class Interaction(_Strict):
+class Interaction(StrictModel):
     """One request and its reply."""
 
     request: RecordedRequest = pydantic.Field(description="the recorded request")
     response: RecordedResponse = pydantic.Field(description="the recorded response")
 
 
-class CassetteFile(_Strict):
+class CassetteFile(StrictModel):
     """A whole cassette file."""
 
     version: Literal[1] = pydantic.Field(description="the cassette format version, 1")
@@ -153,12 +150,7 @@ def load_cassette(path: Path) -> CassetteFile:
     if raw.get("version") != CASSETTE_VERSION:
         got = "nothing" if "version" not in raw else repr(raw["version"])
         raise ScenarioError(where, "version", f"expected cassette version {CASSETTE_VERSION}; got {got}")
-    try:
-        cassette = CassetteFile.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        from harness.scenario import pydantic_problem
-
-        raise ScenarioError(where, *pydantic_problem(exc, CassetteFile)) from None
+    cassette = validate(CassetteFile, raw, where)
     for index, interaction in enumerate(cassette.interactions):
         _check_response(where, f"interactions[{index}].response", interaction.response)
     return cassette

@@ -10,17 +10,17 @@ objects (``properties``, ``required``, ``additionalProperties``, ``min/maxProper
 everything pydantic emits. Keywords outside that (``not``, ``if``) are honoured by
 validating each value and drawing again. Dates come from a fixed window, never from "now",
 so the same seed gives byte-identical text on any day.
+
+The name and format hints are in :mod:`~harness.sources.fieldnames`, the ``pattern``
+sampler in :mod:`~harness.sources.patterns`; this module walks the schema.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import math
 import random
 import re
-import string
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -30,81 +30,32 @@ from typing import Any
 import jsonschema
 from faker import Faker
 
+from harness.sources.fieldnames import (
+    by_format,
+    by_name,
+    float_range,
+    int_range,
+    likely_true,
+    singular,
+    snake,
+)
 from harness.sources.inline import clean_completion
+from harness.sources.patterns import REPEAT_SLACK, PatternError, RegexSampler
+from harness.validation import one_line
 from harness.wire import Completion, ModelRequest
-
-_re_parser: Any = importlib.import_module("re._parser")  # the stdlib's own regex parser
 
 _DEEP = 6
 """Past this nesting depth, optional parts are left out so recursive schemas end."""
 _TOO_DEEP = 40
 _ATTEMPTS = 8
-_REPEAT_SLACK = 6
-"""An unbounded regex repeat (``*``, ``+``) draws at most this many extra repetitions."""
 _EPOCH = datetime(2018, 1, 1, tzinfo=UTC)
 _WINDOW = int(timedelta(days=8 * 365).total_seconds())
-_PRINTABLE = string.ascii_letters + string.digits + string.punctuation + " "
-_CATEGORIES = {
-    "CATEGORY_DIGIT": string.digits,
-    "CATEGORY_NOT_DIGIT": string.ascii_letters + string.punctuation + " ",
-    "CATEGORY_SPACE": " ",
-    "CATEGORY_NOT_SPACE": string.ascii_letters + string.digits + string.punctuation,
-    "CATEGORY_WORD": string.ascii_letters + string.digits + "_",
-    "CATEGORY_NOT_WORD": string.punctuation.replace("_", "") + " ",
-}
-_INT_HINTS: tuple[tuple[frozenset[str], tuple[int, int]], ...] = (
-    (frozenset({"age"}), (18, 90)),
-    (frozenset({"year"}), (1950, 2030)),
-    (frozenset({"month"}), (1, 12)),
-    (frozenset({"day"}), (1, 28)),
-    (frozenset({"hour"}), (0, 23)),
-    (frozenset({"minute", "second", "seconds", "minutes"}), (0, 59)),
-    (frozenset({"rating", "stars"}), (1, 5)),
-    (frozenset({"priority", "level", "rank"}), (1, 10)),
-    (frozenset({"percent", "percentage", "score"}), (0, 100)),
-    (frozenset({"port"}), (1024, 65535)),
-    (frozenset({"quantity", "qty", "count", "items", "number"}), (1, 50)),
-    (
-        frozenset({"price", "amount", "cost", "total", "balance", "salary", "fee", "revenue", "budget"}),
-        (1, 5000),
-    ),
-    (frozenset({"id"}), (1, 99999)),
-)
-_FLOAT_HINTS: tuple[tuple[frozenset[str], tuple[float, float, int]], ...] = (
-    (frozenset({"latitude", "lat"}), (-90.0, 90.0, 6)),
-    (frozenset({"longitude", "lon", "lng"}), (-180.0, 180.0, 6)),
-    (frozenset({"confidence", "probability", "ratio", "likelihood", "score"}), (0.0, 1.0, 2)),
-    (frozenset({"rating", "stars"}), (1.0, 5.0, 1)),
-    (frozenset({"percent", "percentage"}), (0.0, 100.0, 1)),
-    (
-        frozenset({"price", "amount", "cost", "total", "balance", "salary", "fee", "tax", "subtotal"}),
-        (1, 5000, 2),
-    ),
-    (frozenset({"temperature", "temp"}), (-20.0, 45.0, 1)),
-)
-_TEXT_WORDS = frozenset(
-    {"description", "notes", "note", "summary", "bio", "comment", "comments", "message", "text", "content"}
-    | {"body", "details", "reason", "feedback", "review", "explanation", "answer"}
-)
+_MAX_PROBLEM = 200
+"""Longest problem text quoted from jsonschema or pydantic."""
 
 
 class GenerationError(ValueError):
     """The schema admits no value this generator can produce (or none at all)."""
-
-
-def snake(name: str) -> str:
-    """``userId`` / ``User-ID`` → ``user_id``: the form name hints are matched in."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
-
-
-def singular(name: str) -> str:
-    """A list's item name from the list's name (``tags`` → ``tag``, ``categories`` → ``category``)."""
-    if name.endswith("ies"):
-        return name[:-3] + "y"
-    if name.endswith(("sses", "xes", "ches", "shes")):
-        return name[:-2]
-    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
 class SchemaSource:
@@ -121,10 +72,12 @@ class SchemaSource:
         except jsonschema.SchemaError as exc:
             where = exc.json_path if exc.path else "$"
             raise GenerationError(
-                f"expected a valid JSON Schema; at {where}: {_one_line(exc.message)}"
+                f"expected a valid JSON Schema; at {where}: {one_line(exc.message, _MAX_PROBLEM)}"
             ) from None
         try:
-            self._faker = Faker(locale)
+            # Unweighted draws: Faker otherwise rebuilds its frequency tables on every name()
+            # and email() call, which made generation most of the harness's per-call cost.
+            self._faker = Faker(locale, use_weighting=False)
         except AttributeError:
             raise GenerationError(f"unknown Faker locale {locale!r}") from None
         self.schema = dict(schema)
@@ -176,14 +129,16 @@ class SchemaSource:
         raise GenerationError(f"cannot generate a conforming value: {problem}")
 
     def _problem(self, value: Any) -> str | None:
-        error = next(iter(self._validator.iter_errors(value)), None)
-        if error is not None:
-            return f"{error.json_path}: {_one_line(error.message)}"
+        # A model's own validation is the stricter check and ten times cheaper than jsonschema.
         if self.model is not None:
             try:
                 self.model.model_validate_json(json.dumps(value))
             except ValueError as exc:
-                return _one_line(str(exc))
+                return one_line(str(exc), _MAX_PROBLEM)
+            return None
+        error = next(iter(self._validator.iter_errors(value)), None)
+        if error is not None:
+            return f"{error.json_path}: {one_line(error.message, _MAX_PROBLEM)}"
         return None
 
     def __repr__(self) -> str:
@@ -305,13 +260,12 @@ class _Maker:
 
     def boolean(self, key: str) -> bool:
         """Mostly true for flags like ``is_active`` / ``enabled``, a coin toss otherwise."""
-        likely = snake(key).removeprefix("is_") in {"active", "enabled", "verified", "valid", "available"}
-        return self.rng.random() < (0.8 if likely else 0.5)
+        return self.rng.random() < (0.8 if likely_true(key) else 0.5)
 
     def integer(self, schema: Mapping[str, Any], key: str) -> int:
         """An integer inside the schema's bounds, realistic for the field name."""
         lo, hi = _bounds(schema, integral=True)
-        hint = _hint(_INT_HINTS, key) or (0, 1000)
+        hint = int_range(key) or (0, 1000)
         lo, hi = _fit(lo, hi, hint[0], hint[1])
         step = schema.get("multipleOf")
         if step is None:
@@ -327,7 +281,7 @@ class _Maker:
     def number(self, schema: Mapping[str, Any], key: str) -> float:
         """A float inside the schema's bounds, with a field-appropriate number of decimals."""
         lo, hi = _bounds(schema, integral=False)
-        low, high, decimals = _hint(_FLOAT_HINTS, key) or (0.0, 1000.0, 2)
+        low, high, decimals = float_range(key) or (0.0, 1000.0, 2)
         lo, hi = _fit(lo, hi, low, high)
         step = schema.get("multipleOf")
         if step is not None:
@@ -361,8 +315,8 @@ class _Maker:
         for attempt in range(_ATTEMPTS * 3 if pattern else _ATTEMPTS):
             if pattern is not None and attempt >= 2:
                 # repeats shrink as attempts go by, down to the shortest match
-                slack = max(0, _REPEAT_SLACK - attempt // 3)
-                candidate = _RegexSampler(self.rng, slack).sample(pattern)
+                slack = max(0, REPEAT_SLACK - attempt // 3)
+                candidate = self.matching(pattern, slack)
             elif formatted is not None:
                 candidate = formatted if attempt == 0 else self.formatted(schema.get("format")) or ""
             else:
@@ -376,6 +330,13 @@ class _Maker:
         )
         raise GenerationError(f"cannot produce a string for {key or 'a value'} with {shape}")
 
+    def matching(self, pattern: str, slack: int) -> str:
+        """A candidate match of ``pattern`` with repeats at most ``slack`` over their minimum."""
+        try:
+            return RegexSampler(self.rng, slack).sample(pattern)
+        except PatternError as exc:
+            raise GenerationError(str(exc)) from None
+
     def fit(self, text: str, low: int, high: int | None) -> str:
         """Pad with words up to ``low`` characters, cut down to ``high``."""
         while len(text) < low:
@@ -384,17 +345,13 @@ class _Maker:
 
     def formatted(self, fmt: str | None) -> str | None:
         """A value for a JSON Schema ``format`` (None for formats without a generator)."""
-        make = _FORMATS.get(fmt or "")
+        make = by_format(fmt)
         return make(self) if make else None
 
     def named(self, key: str) -> str | None:
         """A realistic string for a field called ``key``, or None when the name says nothing."""
-        make = _string_rule(key)
+        make = by_name(key)
         return make(self) if make else None
-
-    def title(self) -> str:
-        """A short title-like phrase."""
-        return str(self.faker.sentence(4)).rstrip(".")
 
     def duration(self) -> str:
         """An ISO 8601 duration (``P3DT4H12M``)."""
@@ -470,164 +427,6 @@ class _Maker:
         return out
 
 
-class _RegexSampler:
-    """Draws a string matching a regex, walking the stdlib's parse of it (short repeats, ASCII)."""
-
-    def __init__(self, rng: random.Random, slack: int = _REPEAT_SLACK) -> None:
-        self.rng = rng
-        self.slack = slack
-        self.groups: dict[int, str] = {}
-
-    def sample(self, pattern: str) -> str:
-        """A candidate match of ``pattern``; lookarounds are not enforced (callers re-check)."""
-        try:
-            parsed = _re_parser.parse(pattern)
-        except re.error as exc:
-            raise GenerationError(f"invalid pattern {pattern!r}: {exc}") from None
-        return self.sequence(parsed)
-
-    def sequence(self, items: Any) -> str:
-        """Concatenate the samples of a parsed sequence."""
-        return "".join(self.item(str(op), arg) for op, arg in items)
-
-    def item(self, op: str, arg: Any) -> str:
-        """Sample one parsed regex node."""
-        if op == "LITERAL":
-            return chr(arg)
-        if op == "NOT_LITERAL":
-            return self.rng.choice(_PRINTABLE.replace(chr(arg), ""))
-        if op == "ANY":
-            return self.rng.choice(_PRINTABLE)
-        if op == "IN":
-            return self.rng.choice(self.charset(arg))
-        if op == "BRANCH":
-            return self.sequence(self.rng.choice(arg[1]))
-        if op == "SUBPATTERN":
-            text = self.sequence(arg[-1])
-            if arg[0]:
-                self.groups[arg[0]] = text
-            return text
-        if op == "ATOMIC_GROUP":
-            return self.sequence(arg)
-        if op in {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}:
-            low, high, body = arg
-            count = self.rng.randint(low, min(high, low + self.slack))
-            return "".join(self.sequence(body) for _ in range(count))
-        if op == "GROUPREF":
-            return self.groups.get(arg, "")
-        if op in {"AT", "ASSERT", "ASSERT_NOT"}:
-            return ""
-        raise GenerationError(f"unsupported regex construct {op}")
-
-    def charset(self, items: Any) -> str:
-        """The characters a ``[...]`` class admits (capped to printable ASCII when negated)."""
-        chars: list[str] = []
-        negate = False
-        for op, arg in items:
-            name = str(op)
-            if name == "NEGATE":
-                negate = True
-            elif name == "LITERAL":
-                chars.append(chr(arg))
-            elif name == "RANGE":
-                chars.extend(chr(c) for c in range(arg[0], min(arg[1], arg[0] + 256) + 1))
-            elif name == "CATEGORY":
-                chars.extend(_CATEGORIES.get(str(arg), ""))
-        if negate:
-            chars = [c for c in _PRINTABLE if c not in set(chars)]
-        if not chars:
-            raise GenerationError("empty character class in pattern")
-        return "".join(chars)
-
-
-_Rule = Callable[["_Maker"], str]
-
-
-def _fake(method: str, *args: Any) -> _Rule:
-    return lambda maker: str(getattr(maker.faker, method)(*args))
-
-
-_FORMATS: dict[str, _Rule] = {
-    "email": _fake("email"),
-    "idn-email": _fake("email"),
-    "uri": _fake("url"),
-    "iri": _fake("url"),
-    "url": _fake("url"),
-    "uri-reference": _fake("uri_path"),
-    "iri-reference": _fake("uri_path"),
-    "uuid": _fake("uuid4"),
-    "date-time": lambda m: m.datetime(),
-    "date": lambda m: m.date(),
-    "time": lambda m: m.datetime()[11:],
-    "duration": lambda m: m.duration(),
-    "ipv4": _fake("ipv4"),
-    "ipv6": _fake("ipv6"),
-    "hostname": _fake("domain_name"),
-    "idn-hostname": _fake("domain_name"),
-    "password": _fake("password"),
-    "phone": _fake("phone_number"),
-    "color": _fake("color_name"),
-    "regex": lambda m: "^[a-z]+$",
-    "json-pointer": lambda m: "/" + "/".join(m.faker.words(2)),
-    "uri-template": lambda m: f"{m.faker.url()}{{id}}",
-    "base64": lambda m: str(m.faker.sha1())[:16],
-}
-
-_STRING_RULES: tuple[tuple[str, frozenset[str], _Rule], ...] = (
-    # (how the name is tested, words, maker): "token" = any word of the snake_case name,
-    # "exact" = the whole name, "last" = its last word, "suffix" = how the name ends.
-    ("suffix", frozenset({"email"}), _fake("email")),
-    ("exact", frozenset({"first_name", "firstname", "given_name"}), _fake("first_name")),
-    ("exact", frozenset({"last_name", "lastname", "surname", "family_name"}), _fake("last_name")),
-    ("exact", frozenset({"username", "user_name", "login", "handle", "nickname"}), _fake("user_name")),
-    ("token", frozenset({"company", "organization", "organisation", "employer", "vendor"}), _fake("company")),
-    ("last", frozenset({"name", "fullname", "author", "customer", "contact", "owner"}), _fake("name")),
-    ("token", frozenset({"phone", "mobile", "telephone", "tel", "fax"}), _fake("phone_number")),
-    ("token", frozenset({"city", "town"}), _fake("city")),
-    ("exact", frozenset({"country_code"}), _fake("country_code")),
-    ("token", frozenset({"country"}), _fake("country")),
-    ("token", frozenset({"state", "province", "region"}), _fake("state")),
-    ("token", frozenset({"zip", "zipcode", "postcode", "postal"}), _fake("postcode")),
-    ("token", frozenset({"address", "street"}), _fake("street_address")),
-    ("token", frozenset({"url", "uri", "website", "homepage", "link", "href"}), _fake("url")),
-    ("token", frozenset({"domain", "hostname", "host"}), _fake("domain_name")),
-    ("token", frozenset({"ip"}), _fake("ipv4")),
-    ("last", frozenset({"id", "uuid", "guid"}), _fake("uuid4")),
-    ("last", frozenset({"at", "timestamp", "datetime"}), lambda m: m.datetime()),
-    ("last", frozenset({"on", "date", "birthday", "dob", "birthdate"}), lambda m: m.date()),
-    ("token", _TEXT_WORDS, _fake("sentence")),
-    (
-        "token",
-        frozenset({"title", "subject", "headline", "heading"}),
-        lambda m: m.faker.sentence(4).rstrip("."),
-    ),
-    ("token", frozenset({"currency"}), _fake("currency_code")),
-    ("token", frozenset({"color", "colour"}), _fake("color_name")),
-    ("token", frozenset({"language", "lang"}), _fake("language_name")),
-    ("token", frozenset({"job", "occupation", "profession", "role"}), _fake("job")),
-    ("token", frozenset({"slug"}), _fake("slug")),
-    ("token", frozenset({"sku", "code"}), lambda m: m.faker.bothify("???-####").upper()),
-    ("token", frozenset({"password", "secret"}), _fake("password")),
-    ("token", frozenset({"token", "hash", "checksum"}), _fake("sha1")),
-    ("token", frozenset({"filename", "file"}), _fake("file_name")),
-    ("token", frozenset({"path"}), _fake("file_path")),
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def _string_rule(key: str) -> _Rule | None:
-    """The first rule whose name test matches ``key`` (names repeat, so this is cached)."""
-    name = snake(key)
-    tokens = set(name.split("_"))
-    tests: dict[str, Callable[[frozenset[str]], bool]] = {
-        "token": lambda words: bool(tokens & words),
-        "exact": lambda words: name in words,
-        "last": lambda words: name.rsplit("_", 1)[-1] in words,
-        "suffix": lambda words: name.endswith(tuple(words)),
-    }
-    return next((make for how, words, make in _STRING_RULES if tests[how](words)), None)
-
-
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """Combine two schemas that both apply (``allOf``, ``$ref`` siblings, a union branch)."""
     merged = dict(base)
@@ -694,16 +493,5 @@ def _inside(value: float, schema: Mapping[str, Any]) -> bool:
     return all(fn(schema[k]) for k, fn in checks if isinstance(schema.get(k), int | float))
 
 
-@functools.lru_cache(maxsize=1024)
-def _hint(table: tuple[tuple[frozenset[str], Any], ...], key: str) -> Any:
-    tokens = set(snake(key).split("_"))
-    return next((found for words, found in table if words & tokens), None)
-
-
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= 200 else flat[:197] + "..."

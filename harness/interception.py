@@ -171,6 +171,7 @@ class Interceptor:
     def _serve(self, request: Any) -> tuple[WireReply, CaseState, Timeouts]:
         """The one dispatch both families share: current case, Responder, client timeouts."""
         timeouts = Timeouts.of(request.extensions)
+        _HOOKS.refresh_backoff()
         case = CURRENT_CASE.get() or self.case
         headers = {k.lower(): v for k, v in request.headers.items()}
         reply = self.responder.respond(
@@ -339,6 +340,12 @@ class _Hooks:
             if not self._active and self._installed is not None:
                 installed, self._installed = self._installed, None
                 installed.close()
+
+    def refresh_backoff(self) -> None:
+        """Route the retry sleeps of SDKs imported since activation through the case clock too."""
+        with self._lock:
+            if self._installed is not None:
+                patch_sdk_backoff(self._installed, self.current_case)
 
     def current_case(self) -> CaseState | None:
         """The runner-set case, else the innermost active interceptor's default case."""

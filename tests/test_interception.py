@@ -23,13 +23,13 @@ import pytest
 import respx
 
 from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState
-from harness.delivery_http import KEEPALIVE
 from harness.faults import Fault, FaultContext, FaultUse, Layer, NoParams
-from harness.intercept import DUMMY_KEYS, Interceptor, intercept
+from harness.interception import DUMMY_KEYS, Interceptor, intercept
 from harness.plan import Rule, SequencePlan
 from harness.responder import Responder
 from harness.scenario import load_scenario
 from harness.sources import InlineSource
+from harness.wire import KEEPALIVE_COMMENT as KEEPALIVE
 from harness.wire import Break, ModelRequest, Segment, WireReply
 
 TEXT = '{"user_id": 42, "name": "Ada Lövelace"}'

@@ -26,8 +26,10 @@ def print_faults(console: Console, layer: str | None) -> None:
     if layer is not None and layer not in {item.value for item in Layer}:
         raise UsageError(f"--layer {layer!r}: expected one of content, envelope, transport")
     table = Table(title="harness fault catalogue", show_lines=True)
-    for column in ("layer", "fault", "reproduces", "params"):
-        table.add_column(column)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("fault", no_wrap=True)
+    table.add_column("reproduces")
+    table.add_column("params")
     faults = sorted(FAULTS.items.values(), key=lambda f: (list(Layer).index(f.layer), f.name))
     for item in faults:
         if layer is None or item.layer.value == layer:
