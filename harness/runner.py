@@ -50,19 +50,20 @@ class _CaseResult:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def replay_command(scenario: Scenario, target: PyTarget, seed: int, case: int, time_scale: float) -> str:
-    """The one-line command that replays exactly one case."""
-    parts = [
-        "harness",
-        "run",
-        _display_path(scenario.path),
-        "--target",
-        target.label,
-        "--seed",
-        str(seed),
-        "--case",
-        str(case),
-    ]
+def replay_command(
+    scenario: Scenario,
+    target: PyTarget,
+    seed: int,
+    case: int | None,
+    time_scale: float,
+    cases: int | None = None,
+) -> str:
+    """The one-line command that replays one case (or, with ``case`` None, the whole run)."""
+    parts = ["harness", "run", _display_path(scenario.path), "--target", target.label, "--seed", str(seed)]
+    if case is not None:
+        parts += ["--case", str(case)]
+    elif cases is not None and cases != scenario.cases:
+        parts += ["--cases", str(cases)]
     if time_scale != scenario.time_scale:
         parts += ["--time-scale", f"{time_scale:g}"]
     return shlex.join(parts)
@@ -188,10 +189,13 @@ def run_scenario(
                 journal.append(observation)
             if on_case is not None:
                 on_case(observation)
-    return judge(scenario, target, observations)
+    replay = replay_command(scenario, target, seed, settings.only_case, time_scale, cases)
+    return judge(scenario, target, observations, replay)
 
 
-def judge(scenario: Scenario, target: PyTarget, observations: list[Observation]) -> ScenarioResult:
+def judge(
+    scenario: Scenario, target: PyTarget, observations: list[Observation], replay: str = ""
+) -> ScenarioResult:
     """Evaluate the SLOs and decide passed / failed / xfailed / xpassed."""
     verdicts = evaluate_all(scenario.slos, observations)
     expected = scenario.xfail.get(target.label)
@@ -204,6 +208,7 @@ def judge(scenario: Scenario, target: PyTarget, observations: list[Observation])
         expected_broken=list(expected.slos) if expected else [],
         status=status_of(verdicts, expected.slos if expected else None),
         observations=observations,
+        replay=replay,
     )
 
 
@@ -229,7 +234,7 @@ def assert_slos(result: ScenarioResult) -> None:
     offenders = {o.case_id: o for o in result.observations}
     first = next((offenders[c] for v in broken for c in v.offending if c in offenders), None)
     if first is None:
-        raise SLOFailure(broken or list(result.verdicts), None)
+        raise SLOFailure(broken or list(result.verdicts), result.replay or None)
     detail = (
         f"case {first.case_id} (seed {first.seed}, case {first.case}): {first.outcome.value}; "
         f"faults: {', '.join(first.faults) or 'clean'}; {first.error or first.violation or ''}"

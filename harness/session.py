@@ -82,8 +82,8 @@ def execute(request: RunRequest, console: Console) -> int:
     )
     written = write_reports(report, folder)
     print_summary(console, results, targets)
-    print_failures(console, results)
     console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)", soft_wrap=True)
+    print_failures(console, results)
     return 0 if all(r.status in ("passed", "xfailed") for r in results) else 1
 
 
@@ -162,15 +162,21 @@ def print_failures(console: Console, results: list[ScenarioResult]) -> None:
         for verdict in result.verdicts:
             if verdict.passed:
                 continue
-            console.print(f"  {verdict.describe()}", markup=False, highlight=False)
+            console.print(f"  {verdict.describe()}", markup=False, highlight=False, soft_wrap=True)
             first = first or _first_offender(result, verdict.offending)
         if first is not None:
+            faults = ", ".join(first.faults) or "clean"
             console.print(
-                f"  case {first.case_id}: {first.outcome.value}; faults: {', '.join(first.faults) or 'clean'}"
+                f"  case {first.case_id}: {first.outcome.value}; faults: {faults}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
-            console.print(f"  {first.error or first.violation or ''}", markup=False, highlight=False)
-            # one unbroken line, whatever the terminal width: it is meant to be pasted
-            console.print(f"  Reproduce with: {first.replay}", markup=False, highlight=False, soft_wrap=True)
+            detail = first.error or first.violation or ""
+            console.print(f"  {detail}", markup=False, highlight=False, soft_wrap=True)
+        replay = first.replay if first is not None else result.replay
+        # one unbroken line, whatever the terminal width: it is meant to be pasted
+        console.print(f"  Reproduce with: {replay}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _first_offender(result: ScenarioResult, case_ids: list[str]) -> Observation | None:

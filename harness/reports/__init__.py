@@ -59,6 +59,8 @@ class ScenarioResult:
     status: str
     """One of :data:`STATUSES`."""
     observations: list[Observation] = field(default_factory=list)
+    replay: str = ""
+    """The command that reruns this scenario against this target with the same seed."""
 
     def outcome_counts(self) -> dict[str, int]:
         """Cases per outcome, every outcome present, in the order of :class:`Outcome`."""
