@@ -12,10 +12,14 @@ Exception`` and the runner classifies as a hang.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import contextvars
 import math
 import threading
 import time
+import tracemalloc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -58,6 +62,10 @@ class CaseState:
     skipped: float = 0.0
     """Injected seconds not slept because of ``time_scale``; added back to latency."""
     started: float = field(default_factory=time.perf_counter)
+    abandoned: bool = False
+    """Set by the runner when it gave up on the case; later model calls then fail at once."""
+    memory: PipelineMemory | None = None
+    """Allocation accounting that leaves out the fake provider's own bytes (runner-set)."""
     _issued: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -75,15 +83,21 @@ class CaseState:
     def record(self, served: ServedCall) -> None:
         """Add a served call to the case log, kept in call order."""
         with self._lock:
-            self.calls.append(served)
-            self.calls.sort(key=lambda c: c.call)
+            bisect.insort(self.calls, served, key=lambda c: c.call)
+
+    def snapshot(self) -> list[ServedCall]:
+        """A copy of the case log, safe to read while a late worker may still append."""
+        with self._lock:
+            return list(self.calls)
 
     def elapsed(self) -> float:
         """Scenario-time seconds since the case started (wall time plus skipped delay)."""
         return time.perf_counter() - self.started + self.skipped
 
     def _plan_wait(self, seconds: float) -> tuple[float, bool]:
-        """How long to really sleep for an injected wait, and whether the deadline ends it."""
+        """How many scenario seconds to wait for an injected delay, and whether the deadline ends it."""
+        if self.abandoned:
+            raise CaseDeadlineExceeded(f"case {self.case_id} was abandoned at its deadline")
         overrun = False
         if self.deadline is not None:
             remaining = max(0.0, self.deadline - self.elapsed())
@@ -91,26 +105,82 @@ class CaseState:
                 seconds, overrun = remaining, True
         if math.isinf(seconds):
             raise CaseDeadlineExceeded("waited forever: no deadline and no client timeout")
+        return seconds, overrun
+
+    def _credit(self, seconds: float, began: float, finished: bool) -> None:
+        """Add the unslept part of a wait; an interrupted wait counts only the share it lasted."""
         real = seconds * self.time_scale
+        share = 1.0 if finished or real == 0 else min(1.0, (time.perf_counter() - began) / real)
         with self._lock:
-            self.skipped += seconds - real
-        return real, overrun
+            self.skipped += share * (seconds - real)
 
     def wait(self, seconds: float) -> None:
         """Block for an injected delay (scaled); raise at the deadline."""
-        real, overrun = self._plan_wait(seconds)
-        if real > 0:
-            time.sleep(real)
+        seconds, overrun = self._plan_wait(seconds)
+        began, finished = time.perf_counter(), False
+        try:
+            if seconds * self.time_scale > 0:
+                time.sleep(seconds * self.time_scale)
+            finished = True
+        finally:
+            self._credit(seconds, began, finished)
         if overrun:
             raise CaseDeadlineExceeded(f"case {self.case_id} passed its {self.deadline}s deadline")
 
     async def async_wait(self, seconds: float) -> None:
-        """Async twin of :meth:`wait`."""
-        real, overrun = self._plan_wait(seconds)
-        if real > 0:
-            await asyncio.sleep(real)
+        """Async twin of :meth:`wait`; a cancelled wait credits only the time it really lasted."""
+        seconds, overrun = self._plan_wait(seconds)
+        began, finished = time.perf_counter(), False
+        try:
+            if seconds * self.time_scale > 0:
+                await asyncio.sleep(seconds * self.time_scale)
+            finished = True
+        finally:
+            self._credit(seconds, began, finished)
         if overrun:
             raise CaseDeadlineExceeded(f"case {self.case_id} passed its {self.deadline}s deadline")
+
+
+class PipelineMemory:
+    """tracemalloc peak of a case without the fake provider's allocations.
+
+    tracemalloc sees the whole process, and the Responder building a 16 MB reply (plus the
+    copy kept in the case log) would otherwise count against the pipeline. Around each
+    model call the Responder closes the pipeline's peak so far, then counts the bytes the
+    call left allocated as the provider's and restarts the peak. It is an estimate: provider
+    bytes freed while the pipeline still runs (a stream it abandons) can hide as much of the
+    pipeline's own allocation, so it errs low, never counting the provider against the pipeline.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.base = tracemalloc.get_traced_memory()[0]
+        self.provider_bytes = 0
+        self.pipeline_peak = 0
+        tracemalloc.reset_peak()
+
+    def _close_period(self) -> int:
+        current, peak = tracemalloc.get_traced_memory()
+        self.pipeline_peak = max(self.pipeline_peak, peak - self.base - self.provider_bytes)
+        return current
+
+    @contextlib.contextmanager
+    def provider(self) -> Iterator[None]:
+        """Mark a block as the provider's: its allocations that remain are not the pipeline's."""
+        with self._lock:
+            before = self._close_period()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.provider_bytes += max(0, tracemalloc.get_traced_memory()[0] - before)
+                tracemalloc.reset_peak()
+
+    def peak(self) -> int:
+        """The pipeline's peak allocation in bytes over the case so far."""
+        with self._lock:
+            self._close_period()
+            return max(0, self.pipeline_peak)
 
 
 CURRENT_CASE: contextvars.ContextVar[CaseState | None] = contextvars.ContextVar("harness_case", default=None)

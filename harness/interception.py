@@ -73,8 +73,11 @@ class Interceptor:
         time_scale: float = 1.0,
         default_case: CaseState | None = None,
         deadline: float | None = None,
+        only_abandoned: bool = False,
     ) -> None:
         self.responder = responder
+        self.only_abandoned = only_abandoned
+        """Answer only calls from cases the runner abandoned (they must never reach a real provider)."""
         self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
         """Hosts (``api.openai.com`` or ``host:port``) answered; None answers provider paths on any host."""
         self.time_scale = time_scale
@@ -152,7 +155,10 @@ class Interceptor:
         return run
 
     def answers_host(self, url: httpx.URL | httpx2.URL) -> bool:
-        """True when ``url``'s host is one this interceptor answers."""
+        """True when this interceptor answers ``url``'s host (and, if so limited, the current case)."""
+        if self.only_abandoned:
+            case = CURRENT_CASE.get()
+            return case is not None and case.abandoned
         if self.hosts is None:
             return True
         host = url.host.lower()

@@ -1,10 +1,11 @@
-"""Memory watch for in-process cases: tracemalloc peak and a sampled RSS high-water mark."""
+"""Memory watch for in-process cases: tracemalloc switched on for a run, and a sampled RSS high-water mark."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import tracemalloc
-from types import TracebackType
+from collections.abc import Iterator
 
 import psutil
 
@@ -19,6 +20,7 @@ class RssSampler:
         self.interval = interval
         self._process = psutil.Process()
         self._peak = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="harness-rss", daemon=True)
 
@@ -29,12 +31,14 @@ class RssSampler:
     def sample(self) -> int:
         """Take one sample now and return the current high-water mark."""
         rss = self._process.memory_info().rss
-        self._peak = max(self._peak, rss)
-        return self._peak
+        with self._lock:
+            self._peak = max(self._peak, rss)
+            return self._peak
 
     def reset(self) -> None:
         """Start a new high-water mark from the current RSS."""
-        self._peak = 0
+        with self._lock:
+            self._peak = 0
         self.sample()
 
     @property
@@ -52,25 +56,14 @@ class RssSampler:
         self._thread.join()
 
 
-class AllocationPeak:
-    """tracemalloc peak during a block, relative to the traced size when it began."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._started_here = False
-        self._base = 0
-
-    def __enter__(self) -> AllocationPeak:
-        if not tracemalloc.is_tracing():
-            tracemalloc.start()
-            self._started_here = True
-        tracemalloc.reset_peak()
-        self._base = tracemalloc.get_traced_memory()[0]
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.peak = max(0, tracemalloc.get_traced_memory()[1] - self._base)
-        if self._started_here:
+@contextlib.contextmanager
+def tracing() -> Iterator[None]:
+    """Keep tracemalloc tracing for the block (started here only if it was not already on)."""
+    started_here = not tracemalloc.is_tracing()
+    if started_here:
+        tracemalloc.start()
+    try:
+        yield
+    finally:
+        if started_here:
             tracemalloc.stop()

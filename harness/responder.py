@@ -7,10 +7,11 @@ fake provider server) only turn that reply into a response.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from harness.case import CaseState, ServedCall
+from harness.case import CaseDeadlineExceeded, CaseState, ServedCall
 from harness.dialects.base import Dialect, dialect_for_path
 from harness.faults.base import FaultContext, FaultUse, Layer
 from harness.plan import CLEAN, FaultPlan
@@ -45,34 +46,60 @@ class Responder:
         *,
         read_timeout: float | None = None,
     ) -> WireReply:
-        """Answer one request for ``case``; raises ``ValueError`` if no dialect serves ``path``."""
+        """Answer one request for ``case``; raises ``ValueError`` if no dialect serves ``path``.
+
+        A body the dialect cannot parse gets the provider's own 400 error envelope.
+        """
+        if case.abandoned:
+            raise CaseDeadlineExceeded(f"case {case.case_id} was abandoned at its deadline")
         dialect = dialect_for_path(path)
         if dialect is None:
             raise ValueError(f"no dialect serves {path}")
-        request = dialect.parse(path, body, headers)
-        request.read_timeout = read_timeout
-        call = case.next_call()
-        uses = self.plan.faults_for(case.seed, case.index, call)
-        reply, completion = self.render(dialect, request, uses, case.seed, case.index, call)
-        reply.case_id = case.case_id
-        reply.faults = [u.label for u in uses]
-        reply.headers.append(("x-harness-case", case.case_id))
-        reply.headers.append(("x-harness-faults", ";".join(reply.faults) or "clean"))
-        case.record(
-            ServedCall(
-                call=call,
-                dialect=dialect.name,
-                path=path,
-                stream=request.stream,
-                faults=reply.faults,
-                status=reply.status,
-                body=reply.body,
-                injected_delay=reply.total_delay,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
+        memory = case.memory.provider() if case.memory is not None else contextlib.nullcontext()
+        with memory:
+            call = case.next_call()
+            try:
+                request = dialect.parse(path, body, headers)
+            except ValueError as exc:
+                # A real provider answers a request it cannot read with a 400, not a crash.
+                return self._bad_request(dialect, path, str(exc), case, call)
+            request.read_timeout = read_timeout
+            uses = self.plan.faults_for(case.seed, case.index, call)
+            reply, completion = self.render(dialect, request, uses, case.seed, case.index, call)
+            self._stamp(reply, case, [u.label for u in uses])
+            case.record(
+                ServedCall(
+                    call=call,
+                    dialect=dialect.name,
+                    path=path,
+                    stream=request.stream,
+                    faults=reply.faults,
+                    status=reply.status,
+                    body=reply.body,
+                    injected_delay=reply.total_delay,
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                )
             )
+        return reply
+
+    def _bad_request(self, dialect: Dialect, path: str, reason: str, case: CaseState, call: int) -> WireReply:
+        envelope = dialect.render_error(
+            400, reason, None, None, rng_for(case.seed, "error", case.index, call)
+        )
+        reply = dialect.serialize(envelope)
+        self._stamp(reply, case, [])
+        case.record(
+            ServedCall(call, dialect.name, path, False, [], reply.status, reply.body, reply.total_delay)
         )
         return reply
+
+    @staticmethod
+    def _stamp(reply: WireReply, case: CaseState, faults: list[str]) -> None:
+        reply.case_id = case.case_id
+        reply.faults = faults
+        reply.headers.append(("x-harness-case", case.case_id))
+        reply.headers.append(("x-harness-faults", ";".join(faults) or "clean"))
 
     def render(
         self,

@@ -8,21 +8,24 @@ the result against the contract.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import shlex
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState
+from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState, PipelineMemory
 from harness.errors import SLOFailure
 from harness.interception import Interceptor
-from harness.memory import AllocationPeak, RssSampler
+from harness.memory import RssSampler, tracing
 from harness.observation import Journal, ModelCall, Observation, Outcome
 from harness.reports import ScenarioResult
+from harness.responder import Responder
 from harness.scenario import Scenario
 from harness.slo import Verdict, evaluate_all
 from harness.target import PyTarget
@@ -48,6 +51,7 @@ class _CaseResult:
     output: Any = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 def replay_command(
@@ -103,11 +107,11 @@ def _model_calls(case: CaseState) -> list[ModelCall]:
             input_tokens=c.input_tokens,
             output_tokens=c.output_tokens,
         )
-        for c in case.calls
+        for c in case.snapshot()
     ]
 
 
-def _call_in_worker(target: PyTarget, value: Any, case: CaseState, result: _CaseResult) -> None:
+def _call_in_worker(target: PyTarget, value: Any, case: CaseState, result: _CaseResult) -> threading.Thread:
     def work() -> None:
         CURRENT_CASE.set(case)
         try:
@@ -118,9 +122,11 @@ def _call_in_worker(target: PyTarget, value: Any, case: CaseState, result: _Case
             result.done.set()
 
     context = contextvars.copy_context()
-    threading.Thread(
+    thread = threading.Thread(
         target=context.run, args=(work,), name=f"harness-case-{case.case_id}", daemon=True
-    ).start()
+    )
+    thread.start()
+    return thread
 
 
 def run_case(
@@ -130,16 +136,18 @@ def run_case(
     value: Any,
     rss: RssSampler,
     started_run: float,
-) -> Observation:
-    """Run one case and return its observation."""
+) -> tuple[Observation, threading.Thread | None]:
+    """Run one case; returns its observation and, if the call outlived its deadline, its thread."""
     result = _CaseResult()
     rss.reset()
     at = time.perf_counter() - started_run
-    with AllocationPeak() as allocations:
-        case.started = time.perf_counter()
-        _call_in_worker(target, value, case, result)
-        result.done.wait(scenario.case_timeout + DEADLINE_GRACE)
-        wall = time.perf_counter() - case.started
+    case.memory = PipelineMemory()
+    case.started = time.perf_counter()
+    result.thread = _call_in_worker(target, value, case, result)
+    if not result.done.wait(scenario.case_timeout + DEADLINE_GRACE):
+        case.abandoned = True  # its later model calls and waits now end at once
+    wall = time.perf_counter() - case.started
+    memory_peak = case.memory.peak()
     outcome, error, violation = classify(scenario, result)
     latency = wall + case.skipped
     if outcome is Outcome.TIMEOUT:
@@ -156,12 +164,12 @@ def run_case(
         output=result.output if outcome in (Outcome.KEPT, Outcome.GARBAGE) else None,
         error=error,
         violation=violation,
-        memory_peak=allocations.peak,
+        memory_peak=memory_peak,
         rss_peak=rss.peak,
         calls=_model_calls(case),
         replay=replay_command(scenario, target, case.seed, case.index, case.time_scale),
         at=at,
-    )
+    ), (result.thread if case.abandoned else None)
 
 
 def run_scenario(
@@ -179,18 +187,50 @@ def run_scenario(
     indices: Sequence[int] = [settings.only_case] if settings.only_case is not None else range(cases)
     inputs = scenario.make_inputs(seed, max(indices) + 1 if indices else 0)
     observations: list[Observation] = []
+    stuck: list[threading.Thread] = []
     started = time.perf_counter()
-    with Interceptor(scenario.build_responder(seed), time_scale=time_scale), RssSampler() as rss:
+    with contextlib.ExitStack() as stack:
+        responder = scenario.build_responder(seed)
+        stack.enter_context(Interceptor(responder, time_scale=time_scale))
+        rss = stack.enter_context(RssSampler())
+        stack.enter_context(tracing())  # once per run: starting it per case costs more than the case
         for index in indices:
             case = CaseState(seed=seed, index=index, deadline=scenario.case_timeout, time_scale=time_scale)
-            observation = run_case(scenario, target, case, inputs[index], rss, started)
+            observation, thread = run_case(scenario, target, case, inputs[index], rss, started)
             observations.append(observation)
+            if thread is not None:
+                stuck.append(thread)
             if journal is not None:
                 journal.append(observation)
             if on_case is not None:
                 on_case(observation)
+    alive = [t for t in stuck if t.is_alive()]
+    if alive:
+        _quarantine(responder, time_scale, alive)
+        warnings.warn(
+            f"{scenario.name}: {len(alive)} pipeline call(s) still running past their deadline; "
+            "their model calls will fail with CaseDeadlineExceeded",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     replay = replay_command(scenario, target, seed, settings.only_case, time_scale, cases)
     return judge(scenario, target, observations, replay)
+
+
+def _quarantine(responder: Responder, time_scale: float, threads: list[threading.Thread]) -> None:
+    """Keep failing the model calls of abandoned cases until their threads end.
+
+    An abandoned pipeline call may still reach for the model after the run: it must never
+    get through to the real provider.
+    """
+    guard = Interceptor(responder, time_scale=time_scale, only_abandoned=True).start()
+
+    def release() -> None:
+        for thread in threads:
+            thread.join()
+        guard.stop()
+
+    threading.Thread(target=release, name="harness-quarantine", daemon=True).start()
 
 
 def judge(
