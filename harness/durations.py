@@ -88,15 +88,6 @@ def parse_rate(text: str) -> float:
     return size * factor
 
 
-def format_duration(seconds: float) -> str:
-    """Short human form of ``seconds`` (``0.25`` → ``250ms``, ``90`` → ``1.5m``) for messages."""
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    if seconds < 60:
-        return f"{seconds:g}s"
-    return f"{seconds / 60:g}m"
-
-
 def _clean(text: object, expected: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"expected {expected}; got {text!r}")

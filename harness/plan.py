@@ -16,7 +16,7 @@ call) always gets the same chain, in-process or over the wire.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from harness.faults.base import FaultUse
@@ -122,8 +122,6 @@ class SequencePlan(FaultPlan):
 @dataclass(frozen=True)
 class CleanPlan(FaultPlan):
     """Serve every call clean: the baseline."""
-
-    rules: tuple[Rule, ...] = field(default=())
 
     def faults_for(self, seed: int, case: int, call: int) -> tuple[FaultUse, ...]:
         """Always the empty chain."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness import __version__
+from harness.errors import UsageError
 from harness.observation import Journal, Observation, Outcome
 from harness.reports import RunReport, ScenarioResult, write_reports
 from harness.runner import RunSettings, run_scenario
 from harness.scenario import Scenario, load_scenarios
 from harness.target import PyTarget, parse_target
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""A report folder name: no separators, so a run id can never point outside the report dir."""
 
 STATUS_STYLE = {
     "passed": "[green]passed[/green]",
@@ -55,9 +60,10 @@ def execute(request: RunRequest, console: Console) -> int:
     """Run everything asked for, write reports, print the summary; return the exit code."""
     scenarios, targets = resolve(request)
     settings = RunSettings(request.seed, request.cases, request.only_case, request.time_scale)
+    _check_settings(settings, scenarios)
     started_at = dt.datetime.now(dt.UTC)
     run_id = request.run_id or _fresh_run_id(request.report_dir, started_at, request.seed)
-    folder = request.report_dir / run_id
+    folder = _report_folder(request.report_dir, run_id)
     total = sum(_case_count(s, settings) for s in scenarios) * len(targets)
     results: list[ScenarioResult] = []
     clock = time.perf_counter()
@@ -84,7 +90,31 @@ def execute(request: RunRequest, console: Console) -> int:
     print_summary(console, results, targets)
     console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)", soft_wrap=True)
     print_failures(console, results)
-    return 0 if all(r.status in ("passed", "xfailed") for r in results) else 1
+    return 0 if report.ok else 1
+
+
+def _check_settings(settings: RunSettings, scenarios: list[Scenario]) -> None:
+    """Command-line values the scenarios cannot honour are usage errors, not silent surprises."""
+    if settings.seed is not None and settings.seed < 0:
+        raise UsageError(f"--seed {settings.seed}: expected a seed of 0 or more")
+    if settings.only_case is None:
+        return
+    for scenario in scenarios:
+        cases = settings.cases if settings.cases is not None else scenario.cases
+        if settings.only_case >= cases:
+            raise UsageError(f"--case {settings.only_case}: expected a case below {cases} ({scenario.name})")
+
+
+def _report_folder(report_dir: Path, run_id: str) -> Path:
+    """Create ``report_dir/run_id`` up front, so a bad folder is a usage error before any case runs."""
+    if not RUN_ID.fullmatch(run_id):
+        raise UsageError(f"--run-id {run_id!r}: expected letters, digits, '.', '_' or '-'")
+    folder = report_dir / run_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report-dir {report_dir}: cannot create {folder}: {exc.strerror}") from None
+    return folder
 
 
 def _fresh_run_id(report_dir: Path, started_at: dt.datetime, seed: int | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.importing import ObjectImportError, import_object
+from harness.reports import short_target
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,7 @@ class PyTarget:
     @property
     def short(self) -> str:
         """A compact name for tables: the module's last part and the function."""
-        module, _, name = self.spec.removeprefix("py:").partition(":")
-        return f"{module.rsplit('.', 1)[-1]}.{name}"
+        return short_target(self.spec)
 
     def call(self, value: Any) -> Any:
         """Call the pipeline with one input; coroutine functions run on a fresh event loop."""

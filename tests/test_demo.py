@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from harness.demo import DEFAULT_TARGETS, HARDENED, NAIVE, SCENARIO_DIR, catalogue_dir, hardened, naive
+from harness.demo import DEFAULT_TARGETS, HARDENED, NAIVE, catalogue_dir, hardened, naive
 from harness.demo.contract import FIELDS, UserRecord, json_schema
 from harness.faults import FaultUse
 from harness.interception import Interceptor, intercept
@@ -235,8 +235,8 @@ def catalogue() -> list[Scenario]:
 
 
 def test_catalogue_is_found_and_every_file_loads() -> None:
-    assert SCENARIO_DIR == catalogue_dir() == Path(__file__).resolve().parents[1] / "scenarios"
-    files = sorted(SCENARIO_DIR.glob("*.yaml"))
+    assert catalogue_dir() == Path(__file__).resolve().parents[1] / "scenarios"
+    files = sorted(catalogue_dir().glob("*.yaml"))
     assert [load_scenario(f).name for f in files] == [f.stem for f in files]
     assert len(files) >= 13
     assert DEFAULT_TARGETS == (NAIVE, HARDENED)
@@ -260,7 +260,7 @@ FAST = ["renamed-key-outage", "yes-is-not-true", "haiku-instead-of-json", "fence
 
 @pytest.mark.parametrize("name", FAST)
 def test_naive_breaks_for_the_right_reasons_and_hardened_keeps_every_slo(name: str) -> None:
-    scenario = load_scenario(SCENARIO_DIR / f"{name}.yaml")
+    scenario = load_scenario(catalogue_dir() / f"{name}.yaml")
     naive_result = run_scenario(scenario, parse_target(NAIVE))
     hardened_result = run_scenario(scenario, parse_target(HARDENED))
     assert naive_result.status == "xfailed", [v.describe() for v in naive_result.verdicts]
@@ -270,7 +270,7 @@ def test_naive_breaks_for_the_right_reasons_and_hardened_keeps_every_slo(name: s
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted({s.name for s in catalogue()} - set(FAST)))
 def test_whole_catalogue_verdicts(name: str) -> None:
-    scenario = load_scenario(SCENARIO_DIR / f"{name}.yaml")
+    scenario = load_scenario(catalogue_dir() / f"{name}.yaml")
     naive_result = run_scenario(scenario, parse_target(NAIVE))
     hardened_result = run_scenario(scenario, parse_target(HARDENED))
     assert naive_result.status == ("xfailed" if NAIVE in scenario.xfail else "passed"), [

@@ -35,7 +35,6 @@ def catalogue_dir() -> Path:
     return packaged
 
 
-SCENARIO_DIR = catalogue_dir()
 """Where the shipped scenario catalogue lives (see :func:`catalogue_dir`)."""
 
-__all__ = ["DEFAULT_TARGETS", "HARDENED", "NAIVE", "SCENARIO_DIR", "catalogue_dir"]
+__all__ = ["DEFAULT_TARGETS", "HARDENED", "NAIVE", "catalogue_dir"]

@@ -23,6 +23,7 @@ import pydantic
 
 from harness.errors import FaultParamsError
 from harness.registry import Registry
+from harness.validation import pydantic_problem
 from harness.wire import Completion, Envelope, ModelRequest, WireReply
 
 
@@ -79,9 +80,10 @@ class Fault(Generic[P]):
         try:
             return self.params_model.model_validate(dict(raw or {}))
         except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "params"
-            raise FaultParamsError(self.name, where, err["msg"]) from None
+            where, expected = pydantic_problem(exc, self.params_model)
+            raise FaultParamsError(
+                self.name, where if where and not where.startswith("(") else "params", expected
+            ) from None
 
     def apply(self, target: Any, params: P, ctx: FaultContext) -> Any:
         """Apply the fault; returns the transformed target."""
