@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 
+_CATALOGUES = pytest.StashKey[dict[Path, list["Scenario"]]]()
+"""Scenario folders already loaded in this session, by path."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--harness-*`` options and the ``harness_scenarios`` ini key."""
     group = parser.getgroup("harness", "chaos testing of model-backed pipelines")
@@ -61,7 +65,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
     if not folder.is_absolute():
         folder = metafunc.config.rootpath / folder
-    scenarios = load_scenarios([folder])
+    loaded = metafunc.config.stash.setdefault(_CATALOGUES, {})
+    if folder not in loaded:  # loaded once per folder, not once per test function
+        loaded[folder] = load_scenarios([folder])
+    scenarios = loaded[folder]
     metafunc.parametrize("harness_scenario", scenarios, ids=[s.name for s in scenarios])
 
 
