@@ -294,7 +294,7 @@ def test_missing_usage_anthropic() -> None:
 
 
 def test_missing_usage_takes_no_params() -> None:
-    with pytest.raises(FaultParamsError, match="Extra inputs"):
+    with pytest.raises(FaultParamsError, match="unknown key"):
         FaultUse.of("missing_usage", {"all": True})
 
 
@@ -462,9 +462,9 @@ def test_every_fault_changes_the_reply_deterministically(name: str, dialect: str
 @pytest.mark.parametrize("name", [n for n in ALL if n != "wrong_content_type"])
 def test_unknown_dialect_is_a_usage_error(name: str) -> None:
     envelope, request = render()
-    request.dialect = "openai-responses"
+    request.dialect = "gemini-generate"
     ctx = FaultContext(request, OPENAI, random.Random(0))
-    with pytest.raises(UsageError, match=f"fault '{name}' does not support dialect 'openai-responses'"):
+    with pytest.raises(UsageError, match=f"fault '{name}' does not support dialect 'gemini-generate'"):
         FaultUse.of(name).apply_to(envelope, ctx)
 
 

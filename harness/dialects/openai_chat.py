@@ -130,18 +130,7 @@ class OpenAIChat(Dialect):
         self, status: int, message: str, error_type: str | None, code: str | None, rng: random.Random
     ) -> Envelope:
         """``{"error": {message, type, param, code}}`` with OpenAI's usual type and code for ``status``."""
-        default_type, default_code, default_message = _error_defaults(status)
-        code = code if code is not None else default_code
-        if code == "insufficient_quota":
-            default_type, default_message = "insufficient_quota", _INSUFFICIENT_QUOTA
-        error = {
-            "message": message or default_message,
-            "type": error_type or default_type,
-            "param": None,
-            "code": code,
-        }
-        headers = {"content-type": "application/json", "x-request-id": _request_id(rng)}
-        return Envelope(status=status, headers=headers, body={"error": error})
+        return error_envelope(status, message, error_type, code, rng)
 
     def stream_error_event(self, message: str, error_type: str | None) -> SseEvent:
         """``data: {"error": {...}}`` with no event line: openai-python raises ``APIError`` on it."""
@@ -247,9 +236,14 @@ def _draw_ids(rng: random.Random) -> _Ids:
     created = rng.randint(*CREATED_RANGE)
     fingerprint = "fp_" + random_token(rng, 10, HEX)
     call_id = "call_" + random_token(rng, 24)
+    return _Ids(completion_id, created, fingerprint, call_id, success_headers(rng))
+
+
+def success_headers(rng: random.Random) -> dict[str, str]:
+    """Request id, processing time and (not yet exhausted) rate-limit headers of a successful OpenAI reply."""
     request_limit = rng.choice((500, 5_000, 10_000, 30_000))
     token_limit = rng.choice((200_000, 2_000_000, 10_000_000, 150_000_000))
-    headers = {
+    return {
         "x-request-id": _request_id(rng),
         "openai-processing-ms": str(rng.randint(180, 2_400)),
         "openai-version": "2020-10-01",
@@ -260,7 +254,28 @@ def _draw_ids(rng: random.Random) -> _Ids:
         "x-ratelimit-reset-requests": f"{rng.randint(6, 999)}ms",
         "x-ratelimit-reset-tokens": f"{rng.randint(0, 999)}ms",
     }
-    return _Ids(completion_id, created, fingerprint, call_id, headers)
+
+
+def error_envelope(
+    status: int, message: str, error_type: str | None, code: str | None, rng: random.Random
+) -> Envelope:
+    """OpenAI's error envelope ``{"error": {message, type, param, code}}``, shared by every OpenAI dialect.
+
+    Type, code and message default to what api.openai.com sends for ``status``; code
+    ``insufficient_quota`` brings its own type and message.
+    """
+    default_type, default_code, default_message = _error_defaults(status)
+    code = code if code is not None else default_code
+    if code == "insufficient_quota":
+        default_type, default_message = "insufficient_quota", _INSUFFICIENT_QUOTA
+    error = {
+        "message": message or default_message,
+        "type": error_type or default_type,
+        "param": None,
+        "code": code,
+    }
+    headers = {"content-type": "application/json", "x-request-id": _request_id(rng)}
+    return Envelope(status=status, headers=headers, body={"error": error})
 
 
 def _request_id(rng: random.Random) -> str:

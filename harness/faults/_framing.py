@@ -122,14 +122,26 @@ def content_frames(body: bytes, spans: list[tuple[int, int]], dialect: Dialect) 
     return out
 
 
+_CLOSING_TYPES = frozenset(
+    {
+        "message_delta",
+        "message_stop",
+        "response.output_text.done",
+        "response.refusal.done",
+        "response.function_call_arguments.done",
+    }
+)
+"""Event types after the content: Anthropic's finish, and the Responses events repeating the whole text."""
+
+
 def closes(event: SseEvent, dialect: Dialect) -> bool:
-    """True for frames that end a stream or carry its finish reason / final usage."""
+    """True for frames that end a stream or carry its finish reason, final usage or (Responses) whole text."""
     if dialect.is_stream_terminator(event):
         return True
     data = event.data
     if not isinstance(data, dict):
         return False
-    if data.get("type") in {"message_delta", "message_stop"}:
+    if data.get("type") in _CLOSING_TYPES:
         return True
     choices = data.get("choices")
     if choices == [] and data.get("usage"):

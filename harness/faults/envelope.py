@@ -1,9 +1,9 @@
 """Envelope faults: the provider JSON around the completion is wrong, the content is fine.
 
 Each fault takes an :class:`~harness.wire.Envelope` and returns a modified deep copy (the
-input is never mutated). Every fault handles both dialects (``openai-chat``,
-``anthropic-messages``) and both forms: a non-streaming ``body`` dict and a streaming
-``events`` list. Any other dialect is refused with a one-line :class:`UsageError`.
+input is never mutated). Every fault handles the three dialects (``openai-chat``,
+``anthropic-messages``, ``openai-responses``) and both forms: a non-streaming ``body`` dict
+and a streaming ``events`` list. Any other dialect is refused with a one-line :class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic_core import PydanticCustomError
 
+from harness.dialects import openai_responses as responses
 from harness.dialects.base import Dialect
 from harness.errors import UsageError
 from harness.faults.base import FaultContext, Layer, Params, fault
 from harness.wire import JSON, Envelope, SseEvent
 
-Family = Literal["openai", "anthropic"]
+Family = Literal["openai", "anthropic", "responses"]
 """The envelope shapes these faults know."""
-_FAMILIES: dict[str, Family] = {"openai-chat": "openai", "anthropic-messages": "anthropic"}
+_FAMILIES: dict[str, Family] = {
+    "openai-chat": "openai",
+    "anthropic-messages": "anthropic",
+    "openai-responses": "responses",
+}
 
 AZURE_LEADING_CHUNK: dict[str, JSON] = {
     "choices": [],
@@ -111,10 +116,13 @@ def empty_choices(envelope: Envelope, params: EmptyChoicesParams, ctx: FaultCont
 
     OpenAI: the body's choices are emptied; streams get Azure's leading prompt-filter chunk
     (``leading``), every chunk's choices emptied (``all``), or both. Anthropic: ``content: []``
-    (streams lose every ``content_block_*`` event); ``mode`` does not apply.
+    (streams lose every ``content_block_*`` event); ``mode`` does not apply. Responses:
+    ``output: []`` (streams lose every output item event); ``mode`` does not apply.
     """
     out = _copy(envelope)
     family = _family("empty_choices", ctx)
+    if family == "responses":
+        return _responses_empty_output(out)
     if family == "anthropic":
         if out.events is None:
             out.body["content"] = []
@@ -157,9 +165,17 @@ def null_content(envelope: Envelope, params: NullContentParams, ctx: FaultContex
     OpenAI: ``message.content`` (kept beside ``tool_calls`` on a tool call) or every stream
     delta's ``content``. Anthropic: ``form: null`` makes the body's ``content`` null (streams:
     each ``text_delta.text`` null); ``form: missing`` drops ``text`` from text blocks and deltas.
+    Responses: every ``output_text`` part's ``text`` and every ``output_text`` delta and done
+    event's text (function-call arguments are left alone).
     """
     out = _copy(envelope)
     family = _family("null_content", ctx)
+    if family == "responses":
+        for slots in responses.text_slots(out.body, out.events).values():
+            if slots.kind == "output_text":
+                for holder, key in (*slots.full, *slots.deltas, *slots.started):
+                    _blank(holder, key, params.form)
+        return out
     if family == "openai":
         if out.events is None:
             for choice in _choices(out.body):
@@ -240,10 +256,17 @@ def invalid_tool_arguments(
     OpenAI: ``tool_calls[].function.arguments`` (streams: the argument fragments of each
     call, re-spread over the same deltas). Anthropic: a ``tool_use`` block's ``input``
     becomes a *string* instead of an object (streams: the ``input_json_delta`` fragments).
-    A reply without a tool call is returned unchanged: this fault never invents one.
+    Responses: a ``function_call`` item's ``arguments`` (streams: its argument deltas, the
+    ``done`` event and the finished items). A reply without a tool call is returned
+    unchanged: this fault never invents one.
     """
     out = _copy(envelope)
     family = _family("invalid_tool_arguments", ctx)
+    if family == "responses":
+        for slots in responses.text_slots(out.body, out.events).values():
+            if slots.kind == "function_call":
+                _respread(slots, break_json(slots.text, params.kind))
+        return out
     if family == "openai" and out.events is None:
         for choice in _choices(out.body):
             for call in _tool_calls(choice.get("message")):
@@ -291,9 +314,14 @@ def missing_usage(envelope: Envelope, params: Params, ctx: FaultContext) -> Enve
     OpenAI: the body's ``usage``; streams lose the usage chunk and every ``usage`` field.
     Anthropic: the body's ``usage``; streams lose it from ``message_start`` and
     ``message_delta`` (the anthropic SDK's stream accumulator then fails on ``message_delta``).
+    Responses: the body's ``usage``; streams lose it from every ``response`` object.
     """
     out = _copy(envelope)
     family = _family("missing_usage", ctx)
+    if family == "responses" and out.events is not None:
+        for response in responses.lifecycle_responses(out.events):
+            response.pop("usage", None)
+        return out
     if out.events is None:
         if isinstance(out.body, dict):
             out.body.pop("usage", None)
@@ -344,6 +372,17 @@ def _tax_openai(usage: dict[str, JSON], params: TokenTaxParams) -> None:
     details["reasoning_tokens"] = reasoning + params.reasoning_tokens
 
 
+def _tax_responses(usage: dict[str, JSON], params: TokenTaxParams) -> None:
+    output = round(int(usage.get("output_tokens") or 0) * params.multiplier) + params.reasoning_tokens
+    usage["output_tokens"] = output
+    usage["total_tokens"] = int(usage.get("input_tokens") or 0) + output
+    details = usage.get("output_tokens_details")
+    if not isinstance(details, dict):
+        details = usage["output_tokens_details"] = {}
+    reasoning = round(int(details.get("reasoning_tokens") or 0) * params.multiplier)
+    details["reasoning_tokens"] = reasoning + params.reasoning_tokens
+
+
 def _tax_anthropic(usage: dict[str, JSON], params: TokenTaxParams) -> None:
     usage["output_tokens"] = (
         round(int(usage.get("output_tokens") or 0) * params.multiplier) + params.reasoning_tokens
@@ -356,16 +395,23 @@ def token_tax(envelope: Envelope, params: TokenTaxParams, ctx: FaultContext) -> 
 
     OpenAI: ``completion_tokens`` and ``completion_tokens_details.reasoning_tokens`` grow by
     ``reasoning_tokens`` (after ``multiplier``), ``total_tokens`` follows. Anthropic:
-    ``output_tokens``. Only final counts change (the body, the usage chunk, ``message_delta``);
-    a stream that carries no usage (no ``include_usage``) is returned unchanged.
+    ``output_tokens``. Responses: ``output_tokens`` and ``output_tokens_details.reasoning_tokens``,
+    ``total_tokens`` follows. Only final counts change (the body, the usage chunk,
+    ``message_delta``, the terminal ``response``); a stream that carries no usage (no
+    ``include_usage``) is returned unchanged.
     """
     out = _copy(envelope)
     family = _family("token_tax", ctx)
-    tax: Callable[[dict[str, JSON], TokenTaxParams], None] = (
-        _tax_openai if family == "openai" else _tax_anthropic
-    )
+    taxes: dict[Family, Callable[[dict[str, JSON], TokenTaxParams], None]] = {
+        "openai": _tax_openai,
+        "anthropic": _tax_anthropic,
+        "responses": _tax_responses,
+    }
+    tax = taxes[family]
     if out.events is None:
         usages = [out.body.get("usage")] if isinstance(out.body, dict) else []
+    elif family == "responses":
+        usages = [response.get("usage") for response in responses.lifecycle_responses(out.events)]
     elif family == "openai":
         usages = [chunk.get("usage") for chunk in _dicts(out.events)]
     else:
@@ -400,8 +446,9 @@ def error_in_200(envelope: Envelope, params: ErrorIn200Params, ctx: FaultContext
 
     Non-streaming: status 200, body from ``Dialect.render_error`` (pipelines that check only
     the status read ``choices`` from an error). Streams: the first ``after_events`` events,
-    then ``Dialect.stream_error_event`` — openai raises ``APIError``, anthropic raises
-    ``APIStatusError`` with status 200; neither retries.
+    then ``Dialect.stream_error_event`` — openai raises ``APIError`` (chat and Responses),
+    anthropic raises ``APIStatusError`` with status 200; neither retries. Responses streams
+    are renumbered so ``sequence_number`` stays consecutive.
     """
     out = _copy(envelope)
     family = _family("error_in_200", ctx)
@@ -413,6 +460,8 @@ def error_in_200(envelope: Envelope, params: ErrorIn200Params, ctx: FaultContext
         return out
     kept = [e for e in out.events[: params.after_events] if not dialect.is_stream_terminator(e)]
     out.events = [*kept, dialect.stream_error_event(params.message or "", params.error_type)]
+    if family == "responses":
+        responses.renumber(out.events)
     return out
 
 
@@ -453,9 +502,13 @@ def content_filter(envelope: Envelope, params: ContentFilterParams, ctx: FaultCo
 
     With ``fraction`` the text is cut there (content or tool arguments; Anthropic: text
     blocks and ``input_json_delta`` fragments), as a filter that trips mid-generation does.
+    Responses: status ``incomplete`` with ``incomplete_details.reason: content_filter``; the
+    stream ends in ``response.incomplete``.
     """
     out = _copy(envelope)
     family = _family("content_filter", ctx)
+    if family == "responses":
+        return _responses_filter(out, params.fraction)
     if out.events is None:
         _filter_body(out.body, family, params.fraction)
         return out
@@ -541,3 +594,52 @@ def _cut_stream(events: list[SseEvent], family: Family, fraction: float) -> list
             budget -= len(holder[key])
             kept.append(event)
     return kept
+
+
+# --------------------------------------------------------------------------- openai-responses
+
+
+def _responses_empty_output(out: Envelope) -> Envelope:
+    """``output: []`` everywhere; a stream loses the events that build output items."""
+    if out.events is None:
+        if isinstance(out.body, dict):
+            out.body["output"] = []
+        return out
+    building = responses.OUTPUT_EVENT_PREFIXES
+    out.events = [e for e in out.events if not (responses.event_type(e) or "").startswith(building)]
+    for response in responses.lifecycle_responses(out.events):
+        response["output"] = []
+    responses.renumber(out.events)
+    return out
+
+
+def _respread(slots: responses.TextSlots, text: str) -> None:
+    """Put ``text`` in every finished copy and spread it over the stream fragments (their layout kept)."""
+    for holder, key in slots.full:
+        holder[key] = text
+    fragments = [str(holder.get(key) or "") for holder, key in slots.deltas]
+    for (holder, key), piece in zip(slots.deltas, _redistribute(fragments, text), strict=True):
+        holder[key] = piece
+
+
+def _responses_filter(out: Envelope, fraction: float | None) -> Envelope:
+    """Status ``incomplete`` (reason ``content_filter``), the text cut at ``fraction`` if given."""
+    if out.events is None:
+        finished = [out.body] if isinstance(out.body, dict) else []
+    else:
+        responses.set_terminal(out.events, "response.incomplete")
+        finished = [r for r in responses.lifecycle_responses(out.events) if r.get("status") != "in_progress"]
+    for response in finished:
+        response["status"] = "incomplete"
+        response["incomplete_details"] = {"reason": "content_filter"}
+    if fraction is None:
+        return out
+    emptied: set[int] = set()
+    for slots in responses.text_slots(out.body, out.events).values():
+        _respread(slots, _cut(slots.text, fraction))
+        emptied.update(id(holder) for holder, key in slots.deltas if holder.get(key) == "")
+    if out.events is not None and emptied:
+        # The filter stopped generation: fragments past the cut were never sent.
+        out.events = [e for e in out.events if id(e.data) not in emptied]
+        responses.renumber(out.events)
+    return out
