@@ -86,6 +86,36 @@ def faults(
     print_faults(Console(), layer)
 
 
+@app.command()
+def serve(
+    scenario: Annotated[Path, typer.Argument(help="The scenario file the fake provider serves.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 0,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; beyond loopback only with --token.")
+    ] = "127.0.0.1",
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for every random choice (default: the scenario's).")
+    ] = None,
+    time_scale: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Real seconds slept per injected second (default: the scenario's)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Control token for /_harness/ (Authorization: Bearer <token>).")
+    ] = None,
+) -> None:
+    """Serve a scenario as a fake provider over HTTP (openai and anthropic paths, /_harness/ control)."""
+    from harness.server import ProviderServer
+
+    server = ProviderServer(scenario, host=host, port=port, seed=seed, time_scale=time_scale, token=token)
+    described = server.provider.describe()
+    print(f"harness: serving {described['name']} (seed {described['seed']}) on {server.url}")
+    print(f"OPENAI_BASE_URL={server.openai_base_url}")
+    print(f"ANTHROPIC_BASE_URL={server.anthropic_base_url}")
+    print(f"control: {server.url}/_harness/  (Ctrl-C stops)", flush=True)
+    server.serve_forever()
+
+
 @scenarios_app.command("validate")
 def validate(paths: Annotated[list[Path], typer.Argument(help="Scenario files or folders.")]) -> None:
     """Check scenario files; the first problem is reported as file: field: expectation (exit 2)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import h11
 import httpx
 import httpx2
 
@@ -77,9 +78,36 @@ def head_steps(reply: WireReply, timeouts: Timeouts) -> list[Step]:
     if reply.before_head is Break.HANG:
         return [Wait(_limit(timeouts.read)), Fail(Failure.READ_TIMEOUT, "timed out")]
     steps = _delay(reply.head_delay, timeouts.read)
+    if reply.raw_response is not None:
+        steps.append(Fail(Failure.PROTOCOL, raw_response_error(reply.raw_response)))
+        return steps
     if reply.before_head is Break.RESET:
         steps.append(Fail(Failure.PROTOCOL, "Server disconnected without sending a response."))
     return steps
+
+
+def raw_response_error(raw: bytes) -> str:
+    """What an HTTP/1.1 client's h11 parser says about ``raw`` sent instead of a response, then EOF.
+
+    Mirrors httpcore's read loop: h11 may reject the bytes outright ("illegal status line");
+    if it is still waiting for a status line when the peer closes, the client reports
+    "Server disconnected without sending a response.".
+    """
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="POST", target="/", headers=[("host", "harness"), ("content-length", "0")]))
+    conn.send(h11.EndOfMessage())
+    if raw:
+        conn.receive_data(raw)
+    try:
+        event = conn.next_event()
+        if event is h11.NEED_DATA and conn.their_state is h11.SEND_RESPONSE:
+            return "Server disconnected without sending a response."
+        conn.receive_data(b"")
+        while event is not h11.NEED_DATA and not isinstance(event, h11.ConnectionClosed):
+            event = conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        return str(exc)
+    return "peer closed connection without sending complete message body"
 
 
 def body_steps(

@@ -76,6 +76,13 @@ class Completion:
     """Completion tokens reported in usage (reasoning tokens included, as providers do)."""
     reasoning_tokens: int = 0
     """Hidden reasoning tokens reported in usage details."""
+    head_delay: float = 0.0
+    """Recorded seconds before the reply's status line (cassette replay with recorded timing)."""
+    chunk_times: tuple[float, ...] = ()
+    """Recorded arrival times of a stream's chunks, seconds after the status line (cassette replay).
+
+    The Responder spreads them over the rendered segments before transport faults apply.
+    """
 
 
 @dataclass(slots=True)
@@ -146,6 +153,12 @@ class WireReply:
     """A break after the last segment: reset mid-body, or hang (stall)."""
     keepalive_every: float | None = None
     """While hanging mid-stream, send :data:`KEEPALIVE_COMMENT` this often (seconds)."""
+    raw_response: bytes | None = None
+    """Bytes sent instead of any HTTP response, then the connection closes (``b""``: an empty reply).
+
+    Status, headers, segments and breaks are then ignored; only ``head_delay`` is kept (the
+    wait before the bytes). In-process, the client gets the protocol error its parser raises.
+    """
     case_id: str = ""
     """The case this reply belongs to (``x-harness-case``)."""
     faults: list[str] = field(default_factory=list)

@@ -1,0 +1,423 @@
+"""The fake provider server: every dialect's path over real HTTP, answered by the same Responder.
+
+A plain ASGI app (:class:`ProviderApp`) on uvicorn's h11 protocol serves ``POST`` on every
+registered dialect path (``/v1/chat/completions``, ``/v1/messages``, ``/v1/responses`` …),
+streaming or not, plus the control API under ``/_harness/`` (:mod:`harness.control`). The
+Responder is the scenario's (``Scenario.build_responder(seed)``), exactly as in-process;
+:mod:`harness.delivery_socket` enacts each reply's timing and breakage on the socket.
+
+Cases over the wire: a request without ``x-harness-case`` is the next case (index = the
+server's case counter, model call 1). ``x-harness-case: <seed>-<case>-<call>`` replays
+exactly that call of that case, byte for byte; ``x-harness-case: <seed>-<case>`` continues
+that case — its first request is call 1, the next call 2, … — so a client that pins its
+case sees a sequence plan ("429, then clean") across its own retries.
+
+:class:`ProviderServer` runs the app on uvicorn, in a background thread (``with``, for tests
+and load runs) or in the foreground (``harness serve``). It binds 127.0.0.1 unless told
+otherwise; binding beyond loopback requires a control token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+import harness.dialects  # noqa: F401  (registers every built-in dialect)
+from harness import control
+from harness.case import CaseState
+from harness.delivery_http import is_chunked
+from harness.delivery_socket import Channel, Clock, Message, Receive, Send, Transports, play, protocol_class
+from harness.dialects.base import Dialect, dialect_for_path
+from harness.errors import UsageError
+from harness.responder import Responder
+from harness.seeding import rng_for
+from harness.wire import WireReply
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+DEFAULT_HOST = "127.0.0.1"
+MAX_BODY = 64 << 20
+"""Largest request body read (bytes); larger requests get 413."""
+MAX_PINNED = 4096
+"""Pinned cases whose call counters are kept (least recently used are forgotten)."""
+MAX_PINNED_CALL = 10_000
+"""Highest call number a pin may name."""
+_PIN = re.compile(r"^(-?\d{1,19})-(\d{1,9})(?:-(\d{1,5}))?$")
+
+
+class PinError(ValueError):
+    """An ``x-harness-case`` request header that names no case."""
+
+
+def parse_pin(value: str) -> tuple[int, int, int | None]:
+    """``<seed>-<case>[-<call>]`` → (seed, case, call or None)."""
+    match = _PIN.match(value.strip())
+    if match is None:
+        raise PinError(f"x-harness-case {value!r}: expected <seed>-<case> or <seed>-<case>-<call>")
+    call = None if match[3] is None else int(match[3])
+    if call is not None and not 1 <= call <= MAX_PINNED_CALL:
+        raise PinError(f"x-harness-case {value!r}: call must be between 1 and {MAX_PINNED_CALL}")
+    return int(match[1]), int(match[2]), call
+
+
+class Provider:
+    """The server's state: the Responder in use, the case counter, pinned cases and the ledger."""
+
+    def __init__(
+        self,
+        target: Scenario | Responder | str | os.PathLike[str],
+        *,
+        seed: int | None = None,
+        time_scale: float | None = None,
+        token: str | None = None,
+        hold_cap: float = 120.0,
+        case_log_size: int = 10_000,
+    ) -> None:
+        self.token = token
+        self._seed = seed
+        self._time_scale = time_scale
+        self._hold_cap = hold_cap
+        self.scenario: Scenario | None = None
+        self.scenario_text: str | None = None
+        if isinstance(target, Responder):
+            self.responder = target if seed is None else Responder(target.source, target.plan, seed=seed)
+            self.clock = Clock(1.0 if time_scale is None else time_scale, hold_cap)
+        else:
+            self._use(_load(target))
+        self.ledger = control.Ledger(log_size=case_log_size)
+        self._next_case = 0
+        self._pinned: OrderedDict[tuple[int, int], CaseState] = OrderedDict()
+
+    def _use(self, scenario: Scenario, text: str | None = None) -> None:
+        self.responder = scenario.build_responder(self._seed)
+        scale = scenario.time_scale if self._time_scale is None else self._time_scale
+        self.clock = Clock(scale, self._hold_cap)
+        self.scenario = scenario
+        self.scenario_text = text if text is not None else _read_text(scenario.path)
+
+    @property
+    def seed(self) -> int:
+        """The seed unpinned cases are served under."""
+        return self.responder.seed
+
+    def case_for(self, headers: dict[str, str]) -> tuple[CaseState, bool]:
+        """The case a request belongs to, and whether it pinned one (raises :class:`PinError`)."""
+        pin = headers.get("x-harness-case")
+        if pin is None:
+            index, self._next_case = self._next_case, self._next_case + 1
+            return CaseState(seed=self.seed, index=index, time_scale=0.0), False
+        seed, index, call = parse_pin(pin)
+        if call is not None:
+            case = CaseState(seed=seed, index=index, time_scale=0.0)
+            for _ in range(call - 1):
+                case.next_call()
+            return case, True
+        key = (seed, index)
+        case = self._pinned.get(key) or CaseState(seed=seed, index=index, time_scale=0.0)
+        self._pinned[key] = case
+        self._pinned.move_to_end(key)
+        while len(self._pinned) > MAX_PINNED:
+            self._pinned.popitem(last=False)
+        return case, True
+
+    def serve(self, path: str, body: bytes, headers: dict[str, str]) -> WireReply:
+        """Answer one model request (raises :class:`PinError`, or ``ValueError`` for a bad body)."""
+        case, pinned = self.case_for(headers)
+        reply = self.responder.respond(path, body, headers, case)
+        served = case.calls[-1] if case.calls else None
+        case.calls.clear()  # the ledger keeps the log; a pinned case may live long
+        self.ledger.record(
+            control.CaseRecord(
+                case=reply.case_id,
+                call=served.call if served else 1,
+                faults=list(reply.faults),
+                status=reply.status,
+                bytes=len(reply.body),
+                path=path,
+                stream=served.stream if served else False,
+                pinned=pinned,
+            )
+        )
+        return reply
+
+    def describe(self) -> dict[str, Any]:
+        """The scenario in use, as ``GET /_harness/scenario`` shows it."""
+        scenario = self.scenario
+        return {
+            "name": scenario.name if scenario else None,
+            "description": scenario.description if scenario else None,
+            "provider": scenario.provider if scenario else None,
+            "path": str(scenario.path) if scenario else None,
+            "seed": self.seed,
+            "time_scale": self.clock.time_scale,
+            "faults": sorted(self.responder.plan.fault_names),
+            "reply_source": repr(self.responder.source),
+            "source": self.scenario_text,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start or the last reset."""
+        return {**self.ledger.stats(), "cases": self._next_case}
+
+    def cases(self) -> list[dict[str, Any]]:
+        """The case log, oldest first."""
+        return [entry.as_json() for entry in self.ledger.log]
+
+    def reset(self) -> None:
+        """Forget counters, the case log, the case counter and pinned cases."""
+        self.ledger.reset()
+        self._next_case = 0
+        self._pinned.clear()
+
+    def replace_scenario(self, text: str) -> None:
+        """Load a scenario from YAML text and serve it from the next request (raises ScenarioError)."""
+        from harness.scenario import parse_scenario, read_yaml
+
+        base = self.scenario.path.parent if self.scenario else Path()
+        where = base / "scenario (PUT)"
+        self._use(parse_scenario(read_yaml(text, str(where)), where), text)
+
+
+def _load(target: Scenario | str | os.PathLike[str]) -> Scenario:
+    if isinstance(target, str | os.PathLike):
+        from harness.scenario import load_scenario
+
+        return load_scenario(Path(target))
+    return target
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+class ProviderApp:
+    """The ASGI app: dialect paths answered by the Provider, ``/_harness/`` by the control API."""
+
+    def __init__(self, provider: Provider, transports: Transports | None = None) -> None:
+        self.provider = provider
+        self.transports = transports if transports is not None else Transports()
+        self.closing = asyncio.Event()
+        """Set when the server stops: every held connection is released at once."""
+        self.started = threading.Event()
+        """Set once the app's lifespan has started (the server is about to accept)."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.loop = asyncio.get_running_loop()
+                await send({"type": "lifespan.startup.complete"})
+                self.started.set()
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Release every held connection (thread-safe)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.closing.set)
+
+    async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method, path = scope["method"], scope["path"]
+        body = await _read_body(receive, MAX_BODY)
+        if body is None:
+            await _answer(send, control.ControlReply.text(413, f"request body over {MAX_BODY} bytes"))
+            return
+        if path.startswith(control.PREFIX):
+            await _answer(send, control.handle(self.provider, method, path, headers, body))
+            return
+        dialect = dialect_for_path(path)
+        if method != "POST" or dialect is None:
+            await _answer(send, control.ControlReply.text(404, f"nothing served at {method} {path}"))
+            return
+        try:
+            reply = self.provider.serve(path, body, headers)
+        except PinError as exc:
+            await _answer(send, control.ControlReply.text(400, str(exc)))
+            return
+        except ValueError as exc:
+            reply = _bad_request(dialect, str(exc), self.provider.seed)
+        channel = Channel(send, receive, self.transports.for_scope(scope), self.closing)
+        await play(reply, channel, self.provider.clock, chunked=is_chunked(reply, body))
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _answer(send: Send, reply: control.ControlReply) -> None:
+    headers = [
+        (b"content-type", reply.content_type.encode()),
+        (b"content-length", str(len(reply.body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+
+
+def _bad_request(dialect: Dialect, message: str, seed: int) -> WireReply:
+    """The dialect's own 400 for a request it cannot parse."""
+    envelope = dialect.render_error(400, message, None, None, rng_for(seed, "bad-request"))
+    return dialect.serialize(envelope)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ProviderServer:
+    """The fake provider on uvicorn: ``with ProviderServer(scenario) as server: ...server.url...``.
+
+    ``port=0`` picks a free port (bound at construction, so :attr:`url` is known at once).
+    ``time_scale`` and ``seed`` default to the scenario's; ``hold_cap`` bounds every hang
+    (real seconds). Binding a non-loopback ``host`` requires ``token``.
+    """
+
+    def __init__(
+        self,
+        target: Scenario | Responder | str | os.PathLike[str],
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        seed: int | None = None,
+        time_scale: float | None = None,
+        token: str | None = None,
+        hold_cap: float = 120.0,
+        case_log_size: int = 10_000,
+    ) -> None:
+        if not is_loopback(host) and not token:
+            raise UsageError(f"binding {host} (beyond loopback) needs a control token: pass --token")
+        self.provider = Provider(
+            target,
+            seed=seed,
+            time_scale=time_scale,
+            token=token,
+            hold_cap=hold_cap,
+            case_log_size=case_log_size,
+        )
+        self.transports = Transports()
+        self.app = ProviderApp(self.provider, self.transports)
+        self.host = host
+        self._socket = _listen(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            http=protocol_class(self.transports),
+            loop="asyncio",
+            lifespan="on",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """What ``OPENAI_BASE_URL`` (or ``OpenAI(base_url=...)``) should be."""
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """What ``ANTHROPIC_BASE_URL`` (or ``Anthropic(base_url=...)``) should be."""
+        return self.url
+
+    def start(self, timeout: float = 30.0) -> ProviderServer:
+        """Run uvicorn in a background thread; returns once the app has started."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="harness-serve", daemon=True
+        )
+        self._thread.start()
+        if not self.app.started.wait(timeout) or not self._thread.is_alive():
+            self.stop()
+            raise RuntimeError(f"the fake provider server did not start within {timeout:g}s")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Release held connections, stop uvicorn and join its thread."""
+        self.app.close()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._socket.close()
+
+    def serve_forever(self) -> None:
+        """Run uvicorn in this thread until interrupted (Ctrl-C)."""
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+
+    def __enter__(self) -> ProviderServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ProviderServer({self.url}, seed={self.provider.seed})"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one), so the port is known before uvicorn runs."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
