@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from harness.errors import UsageError
+from harness.errors import TargetError, UsageError
 
 app = typer.Typer(
     name="harness",
@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 scenarios_app = typer.Typer(help="Work with scenario files.", no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
+cassettes_app = typer.Typer(help="Work with cassettes of recorded provider calls.", no_args_is_help=True)
+app.add_typer(cassettes_app, name="cassettes")
 
 PathsArg = Annotated[
     list[Path] | None,
@@ -37,7 +39,10 @@ def run(
     target: Annotated[
         list[str] | None,
         typer.Option(
-            "--target", "-t", help="py:package.module:function (repeatable; default: the demo pipelines)."
+            "--target",
+            "-t",
+            help="py:package.module:function or http://host:port/path "
+            "(repeatable; default: the demo pipelines).",
         ),
     ] = None,
     seed: Annotated[
@@ -55,8 +60,34 @@ def run(
         str | None, typer.Option(help="Name of the report folder (default: time and seed).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    target_cmd: Annotated[
+        str | None,
+        typer.Option(
+            help="A command serving --target-url; launched per scenario with OPENAI_BASE_URL and "
+            "ANTHROPIC_BASE_URL pointing at the fake provider, watched (RSS, crash, OOM) and stopped."
+        ),
+    ] = None,
+    target_url: Annotated[
+        str | None,
+        typer.Option(help='The URL --target-cmd serves; each case POSTs {"input": <value>} to it.'),
+    ] = None,
+    target_memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Kill --target-cmd's process tree (SIGKILL, as the OOM killer) past this RSS, e.g. 512MB."
+        ),
+    ] = None,
+    provider_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port of the fake provider for service targets (default: a free one for --target-cmd, "
+            "9797 for an http:// target, which must use OPENAI_BASE_URL=http://127.0.0.1:9797/v1).",
+        ),
+    ] = None,
 ) -> None:
-    """Run scenarios against pipelines and judge their SLOs."""
+    """Run scenarios against pipelines (py:… or http://… targets, or --target-cmd) and judge their SLOs."""
     from harness.session import RunRequest, execute
 
     request = RunRequest(
@@ -70,6 +101,10 @@ def run(
         run_id=run_id,
         progress=progress,
         argv=["harness", *sys.argv[1:]],
+        target_cmd=target_cmd,
+        target_url=target_url,
+        target_memory_limit=target_memory_limit,
+        provider_port=provider_port,
     )
     raise typer.Exit(execute(request, Console()))
 
@@ -134,6 +169,53 @@ def list_scenarios(paths: PathsArg = None) -> None:
     print_scenarios(Console(), list(paths or []))
 
 
+@app.command()
+def record(
+    upstream: Annotated[str, typer.Option(help="The provider to forward to, e.g. https://api.openai.com.")],
+    cassette: Annotated[Path, typer.Option(help="The cassette file to append the calls to (JSON).")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")] = 0,
+    redact_header: Annotated[
+        list[str] | None, typer.Option(help="Another header whose value is redacted (repeatable).")
+    ] = None,
+    redact_pattern: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A regex redacted wherever it matches; a group named 'secret' narrows it (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Record a pipeline's provider calls through a proxy into a cassette, secrets redacted."""
+    from harness.record import Recorder
+
+    recorder = Recorder(
+        upstream, cassette, port=port, redact_headers=redact_header, redact_patterns=redact_pattern
+    )
+    print(f"harness: recording {upstream} into {cassette} on {recorder.url}")
+    print(f"OPENAI_BASE_URL={recorder.openai_base_url}")
+    print(f"ANTHROPIC_BASE_URL={recorder.anthropic_base_url}")
+    print("(Ctrl-C stops; the cassette is complete after every call)", flush=True)
+    recorder.serve_forever()
+
+
+@cassettes_app.command("import-vcr")
+def import_vcr(
+    source: Annotated[Path, typer.Argument(help="A VCR.py / pytest-recording cassette (YAML).")],
+    cassette: Annotated[Path, typer.Option(help="The harness cassette to write (JSON).")],
+    redact_header: Annotated[
+        list[str] | None, typer.Option(help="Another header whose value is redacted (repeatable).")
+    ] = None,
+    redact_pattern: Annotated[
+        list[str] | None, typer.Option(help="A regex redacted wherever it matches (repeatable).")
+    ] = None,
+) -> None:
+    """Convert a VCR cassette's provider calls into a harness cassette, secrets redacted."""
+    from harness.redact import Redactor
+    from harness.vcr_import import import_vcr as convert
+
+    count = convert(source, cassette, Redactor(redact_header or (), redact_pattern or ()))
+    print(f"harness: {count} provider call(s) from {source} written to {cassette}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: turns usage errors into one line and exit code 2.
 
@@ -142,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         app(args=argv, prog_name="harness")
-    except UsageError as exc:
+    except (UsageError, TargetError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:

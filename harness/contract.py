@@ -34,6 +34,8 @@ class Contract:
     """Pydantic model the output must validate against (strictly)."""
     allowed_errors: tuple[type[BaseException], ...] = ()
     """Declared clean errors: raising one of these is an allowed outcome, not a crash."""
+    allowed_statuses: tuple[int, ...] = ()
+    """HTTP statuses a service target may answer as a declared clean error (``http:422`` entries)."""
     _validator: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +62,19 @@ class Contract:
         return None
 
     def is_allowed(self, exc: BaseException) -> bool:
-        """True when ``exc`` is one of the declared clean errors."""
-        return isinstance(exc, self.allowed_errors)
+        """True when ``exc`` is one of the declared clean errors.
+
+        An error from a service target (one carrying ``http_status``) is declared when its
+        status is allowed, or when its structured body names (``declared_type``) an allowed
+        exception class or one of its subclasses.
+        """
+        if isinstance(exc, self.allowed_errors):
+            return True
+        status = getattr(exc, "http_status", None)
+        if status is not None and status in self.allowed_statuses:
+            return True
+        named = getattr(exc, "declared_type", None)
+        return isinstance(named, str) and named in _class_names(self.allowed_errors)
 
     def describe(self) -> str:
         """One line naming the schema / model and the allowed errors (for reports)."""
@@ -70,9 +83,22 @@ class Contract:
             parts.append(f"model {self.model.__module__}:{self.model.__qualname__}")
         if self.schema is not None:
             parts.append(f"schema {self.schema.get('title', '(untitled)')}")
-        if self.allowed_errors:
-            parts.append("allowed errors " + ", ".join(e.__name__ for e in self.allowed_errors))
+        allowed = [e.__name__ for e in self.allowed_errors] + [f"http:{s}" for s in self.allowed_statuses]
+        if allowed:
+            parts.append("allowed errors " + ", ".join(allowed))
         return "; ".join(parts) or "anything"
+
+
+def _class_names(classes: tuple[type[BaseException], ...]) -> set[str]:
+    """Names of ``classes`` and all their subclasses (how a service names the error it raised)."""
+    names: set[str] = set()
+    pending = list(classes)
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ not in names:
+            names.add(cls.__name__)
+            pending.extend(cls.__subclasses__())
+    return names
 
 
 def _schema_problem(validator: Any, value: Any) -> str | None:

@@ -130,7 +130,31 @@ class Responder:
             if use.fault.layer is Layer.ENVELOPE:
                 envelope = use.apply_to(envelope, context(position, use))
         reply = dialect.serialize(envelope)
+        if completion.head_delay or completion.chunk_times:
+            recorded_timing(reply, completion.head_delay, completion.chunk_times)
         for position, use in ordered:
             if use.fault.layer is Layer.TRANSPORT:
                 reply = use.apply_to(reply, context(position, use))
         return reply, completion
+
+
+def recorded_timing(reply: WireReply, head_delay: float, chunk_times: tuple[float, ...]) -> None:
+    """Give ``reply`` a recorded timing: the status line after ``head_delay``, segments at ``chunk_times``.
+
+    The rendered reply rarely has as many segments as the recording had chunks, so segment
+    *j* of *n* arrives at recorded time *round(j·(m−1)/(n−1))* of *m*: the first and the last
+    chunk keep their recorded times and the pace in between follows the recording.
+    """
+    reply.head_delay = head_delay
+    segments, times = reply.segments, chunk_times
+    if not segments or not times:
+        return
+    count = len(segments)
+    arrivals = (
+        [times[-1]]
+        if count == 1
+        else [times[round(j * (len(times) - 1) / (count - 1))] for j in range(count)]
+    )
+    previous = 0.0
+    for segment, at in zip(segments, arrivals, strict=True):
+        segment.delay, previous = max(0.0, at - previous), at

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import shlex
 import threading
 import time
@@ -17,21 +18,27 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.case import CURRENT_CASE, CaseDeadlineExceeded, CaseState, PipelineMemory
 from harness.errors import SLOFailure
 from harness.interception import Interceptor
 from harness.memory import RssSampler, tracing
 from harness.observation import Journal, ModelCall, Observation, Outcome
+from harness.process import ServiceCrashed
 from harness.reports import ScenarioResult
 from harness.responder import Responder
 from harness.scenario import Scenario
-from harness.slo import Verdict, evaluate_all
-from harness.target import PyTarget
+from harness.slo import Verdict, evaluate_all, parse_slo
+from harness.target import PyTarget, Target
+
+if TYPE_CHECKING:
+    from harness.targets_wire import HttpTarget, WireSession
 
 PREVIEW_BYTES = 4096
 """How much of each served body an observation keeps (the journal must stay readable)."""
+IMPLICIT_CRASH_SLO = "crashes == 0"
+"""Added to a scenario's SLOs for service targets when the scenario names no crash SLO."""
 DEADLINE_GRACE = 1.0
 """Real seconds past the case deadline before the runner gives up on a stuck worker thread."""
 
@@ -56,14 +63,14 @@ class _CaseResult:
 
 def replay_command(
     scenario: Scenario,
-    target: PyTarget,
+    target: Target,
     seed: int,
     case: int | None,
     time_scale: float,
     cases: int | None = None,
 ) -> str:
     """The one-line command that replays one case (or, with ``case`` None, the whole run)."""
-    parts = ["harness", "run", _display_path(scenario.path), "--target", target.label, "--seed", str(seed)]
+    parts = ["harness", "run", _display_path(scenario.path), *target.replay_args(), "--seed", str(seed)]
     if case is not None:
         parts += ["--case", str(case)]
     elif cases is not None and cases != scenario.cases:
@@ -86,6 +93,8 @@ def classify(scenario: Scenario, result: _CaseResult) -> tuple[Outcome, str | No
     if not result.done.is_set() or isinstance(result.error, CaseDeadlineExceeded):
         detail = str(result.error) if result.error else "the pipeline did not return before the case deadline"
         return Outcome.TIMEOUT, f"Timeout: {detail}", None
+    if isinstance(result.error, ServiceCrashed):
+        return Outcome.CRASH, f"Crash: {result.error}", None
     if result.error is not None:
         error = f"{type(result.error).__name__}: {result.error}"
         allowed = scenario.contract.is_allowed(result.error)
@@ -172,9 +181,50 @@ def run_case(
     ), (result.thread if case.abandoned else None)
 
 
+def run_wire_case(
+    scenario: Scenario,
+    target: HttpTarget,
+    session: WireSession,
+    case: CaseState,
+    value: Any,
+    started_run: float,
+) -> Observation:
+    """Run one case against a service target: POST the input, then read RSS and model calls."""
+    result = _CaseResult()
+    at = time.perf_counter() - started_run
+    session.begin(case)
+    started = time.perf_counter()
+    try:
+        result.output = session.call(value)
+    except BaseException as exc:  # the service's failures are data here, not errors of ours
+        result.error = exc
+    finally:
+        result.done.set()
+    wall = time.perf_counter() - started
+    end = session.end()
+    outcome, error, violation = classify(scenario, result)
+    return Observation(
+        scenario=scenario.name,
+        target=target.label,
+        seed=case.seed,
+        case=case.index,
+        input=value,
+        outcome=outcome,
+        latency=max(wall, scenario.case_timeout) if outcome is Outcome.TIMEOUT else wall,
+        wall=wall,
+        output=result.output if outcome in (Outcome.KEPT, Outcome.GARBAGE) else None,
+        error=error,
+        violation=violation,
+        rss_peak=end.rss_peak,
+        calls=end.calls,
+        replay=replay_command(scenario, target, case.seed, case.index, case.time_scale),
+        at=at,
+    )
+
+
 def run_scenario(
     scenario: Scenario,
-    target: PyTarget,
+    target: Target,
     settings: RunSettings = RunSettings(),
     *,
     journal: Journal | None = None,
@@ -186,6 +236,9 @@ def run_scenario(
     time_scale = scenario.time_scale if settings.time_scale is None else settings.time_scale
     indices: Sequence[int] = [settings.only_case] if settings.only_case is not None else range(cases)
     inputs = scenario.make_inputs(seed, max(indices) + 1 if indices else 0)
+    if not isinstance(target, PyTarget):
+        run = _WireRun(seed, time_scale, indices, inputs, cases, settings.only_case)
+        return _run_wire(scenario, target, run, journal, on_case)
     observations: list[Observation] = []
     stuck: list[threading.Thread] = []
     started = time.perf_counter()
@@ -217,6 +270,56 @@ def run_scenario(
     return judge(scenario, target, observations, replay)
 
 
+@dataclass(frozen=True)
+class _WireRun:
+    seed: int
+    time_scale: float
+    indices: Sequence[int]
+    inputs: Sequence[Any]
+    cases: int
+    only_case: int | None
+
+
+def _run_wire(
+    scenario: Scenario,
+    target: Target,
+    run: _WireRun,
+    journal: Journal | None,
+    on_case: Callable[[Observation], None] | None,
+) -> ScenarioResult:
+    """The case loop for service targets: one fake provider (and one launched command) per scenario."""
+    from harness.targets_wire import HttpTarget
+
+    if not isinstance(target, HttpTarget):
+        raise TypeError(f"cannot run target {target.label!r}: expected a PyTarget or an HttpTarget")
+    observations: list[Observation] = []
+    started = time.perf_counter()
+    with target.open(scenario, run.seed, run.time_scale) as session:
+        for index in run.indices:
+            case = CaseState(
+                seed=run.seed, index=index, deadline=scenario.case_timeout, time_scale=run.time_scale
+            )
+            observation = run_wire_case(scenario, target, session, case, run.inputs[index], started)
+            observations.append(observation)
+            if journal is not None:
+                journal.append(observation)
+            if on_case is not None:
+                on_case(observation)
+    replay = replay_command(scenario, target, run.seed, run.only_case, run.time_scale, run.cases)
+    return judge(_with_crash_slo(scenario), target, observations, replay)
+
+
+def _with_crash_slo(scenario: Scenario) -> Scenario:
+    """The scenario judged with ``crashes == 0`` added unless it says something about crashes itself.
+
+    A service that dies (OOM kill, segfault) is never acceptable by default; in-process
+    pipelines cannot crash the harness's process this way, so only service targets get it.
+    """
+    if any(slo.metric == "crashes" for slo in scenario.slos):
+        return scenario
+    return dataclasses.replace(scenario, slos=[*scenario.slos, parse_slo(IMPLICIT_CRASH_SLO)])
+
+
 def _quarantine(responder: Responder, time_scale: float, threads: list[threading.Thread]) -> None:
     """Keep failing the model calls of abandoned cases until their threads end.
 
@@ -234,7 +337,7 @@ def _quarantine(responder: Responder, time_scale: float, threads: list[threading
 
 
 def judge(
-    scenario: Scenario, target: PyTarget, observations: list[Observation], replay: str = ""
+    scenario: Scenario, target: Target, observations: list[Observation], replay: str = ""
 ) -> ScenarioResult:
     """Evaluate the SLOs and decide passed / failed / xfailed / xpassed."""
     verdicts = evaluate_all(scenario.slos, observations)

@@ -311,10 +311,17 @@ def _build_source(spec: SourceSpec, path: Path) -> Source:
         got = "none" if not kinds else " and ".join(kinds)
         raise ScenarioError(where, "source", f"expected exactly one of {', '.join(SOURCE_KINDS)}; got {got}")
     kind = kinds[0]
-    if spec.match is not None and kind != "cassette":
-        raise ScenarioError(
-            where, "source.match", f"expected match only with a cassette source; got a {kind} source"
-        )
+    for option in ("match", "fields", "timing", "timing_scale"):
+        if getattr(spec, option) is not None and kind != "cassette":
+            raise ScenarioError(
+                where,
+                f"source.{option}",
+                f"expected {option} only with a cassette source; got a {kind} source",
+            )
+    if spec.fields is not None and spec.match != "fields":
+        raise ScenarioError(where, "source.fields", "expected fields only with match: fields")
+    if spec.timing_scale is not None and spec.timing != "scaled":
+        raise ScenarioError(where, "source.timing_scale", "expected timing_scale only with timing: scaled")
     if spec.locale is not None and kind not in {"schema", "model"}:
         raise ScenarioError(
             where, "source.locale", f"expected locale only with a schema or model source; got a {kind} source"
@@ -338,7 +345,13 @@ def _build_source(spec: SourceSpec, path: Path) -> Source:
         raise ScenarioError(
             where, "source.cassette", f"expected an existing cassette file; {cassette} not found"
         )
-    return CassetteSource(cassette, match=spec.match or "order")
+    return CassetteSource(
+        cassette,
+        match=spec.match or "order",
+        fields=spec.fields,
+        timing=spec.timing or "none",
+        timing_scale=1.0 if spec.timing_scale is None else spec.timing_scale,
+    )
 
 
 def _build_inputs(raw: Any, where: str) -> list[Any] | FakerInputs:
@@ -391,13 +404,27 @@ def _build_contract(spec: ContractSpec, where: str) -> Contract:
     errors = tuple(
         _import_class(name, BaseException, "an exception class", where, f"contract.allowed_errors[{i}]")
         for i, name in enumerate(spec.allowed_errors)
+        if not name.startswith("http:")
+    )
+    statuses = tuple(
+        _http_status(name, where, f"contract.allowed_errors[{i}]")
+        for i, name in enumerate(spec.allowed_errors)
+        if name.startswith("http:")
     )
     try:
-        return Contract(schema=spec.schema_, model=model, allowed_errors=errors)
+        return Contract(schema=spec.schema_, model=model, allowed_errors=errors, allowed_statuses=statuses)
     except jsonschema.SchemaError as exc:
         at = exc.json_path if exc.path else "$"
         expected = f"expected a valid JSON Schema; at {at}: {one_line(exc.message)}"
         raise ScenarioError(where, "contract.schema", expected) from None
+
+
+def _http_status(entry: str, where: str, at: str) -> int:
+    """``http:422`` → 422: a status a service target may answer as a declared clean error."""
+    digits = entry.removeprefix("http:")
+    if not (digits.isdigit() and 400 <= int(digits) <= 599):
+        raise ScenarioError(where, at, f"expected http:<status> with a status from 400 to 599; got {entry!r}")
+    return int(digits)
 
 
 def _import_class(spec: str, base: type, what: str, where: str, at: str) -> Any:

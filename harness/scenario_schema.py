@@ -101,9 +101,16 @@ class SourceSpec(Spec):
     model: str | None = pydantic.Field(None, description="a pydantic model as package.module:Model")
     content: Any = pydantic.Field(None, description="inline text or a JSON value")
     cassette: str | None = pydantic.Field(None, description="a cassette file, relative to the scenario")
-    match: Literal["order", "last_user_message"] | None = pydantic.Field(
-        None, description="order or last_user_message"
+    match: Literal["order", "last_user_message", "fields"] | None = pydantic.Field(
+        None, description="order, last_user_message or fields"
     )
+    fields: list[str] | None = pydantic.Field(
+        None, min_length=1, description="a non-empty list of request body fields such as [model, messages]"
+    )
+    timing: Literal["none", "recorded", "scaled"] | None = pydantic.Field(
+        None, description="none, recorded or scaled"
+    )
+    timing_scale: float | None = pydantic.Field(None, ge=0, description="a non-negative number")
     locale: str | None = pydantic.Field(None, description="a Faker locale such as en_US")
 
 
@@ -124,7 +131,8 @@ class ContractSpec(Spec):
     schema_: dict[str, Any] | None = pydantic.Field(None, alias="schema", description="a JSON Schema")
     model: str | None = pydantic.Field(None, description="a pydantic model as package.module:Model")
     allowed_errors: list[str] = pydantic.Field(
-        default_factory=list, description="a list of exception classes as package.module:Name"
+        default_factory=list,
+        description="a list of exception classes as package.module:Name, or http:<status> for services",
     )
 
 

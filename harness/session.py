@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -18,7 +19,7 @@ from harness.observation import Journal, Observation, Outcome
 from harness.reports import RunReport, ScenarioResult, write_reports
 from harness.runner import RunSettings, run_scenario
 from harness.scenario import Scenario, load_scenarios
-from harness.target import PyTarget, parse_target
+from harness.target import Target, parse_target
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """A report folder name: no separators, so a run id can never point outside the report dir."""
@@ -45,15 +46,45 @@ class RunRequest:
     run_id: str | None = None
     progress: bool = True
     argv: list[str] = field(default_factory=list)
+    target_cmd: str | None = None
+    """A command that serves ``target_url`` (launched, watched and stopped per scenario)."""
+    target_url: str | None = None
+    target_memory_limit: str | None = None
+    provider_port: int | None = None
+    """Port of the fake provider for service targets (default: free for --target-cmd, else 9797)."""
 
 
-def resolve(request: RunRequest) -> tuple[list[Scenario], list[PyTarget]]:
+def resolve(request: RunRequest) -> tuple[list[Scenario], list[Target]]:
     """Load scenarios and targets, defaulting to the shipped catalogue and the demo pipelines."""
     from harness.demo import DEFAULT_TARGETS, catalogue_dir
 
     scenarios = load_scenarios(request.paths or [catalogue_dir()])
-    targets = [parse_target(spec) for spec in (request.targets or list(DEFAULT_TARGETS))]
-    return scenarios, targets
+    return scenarios, _targets(request, list(DEFAULT_TARGETS))
+
+
+def _targets(request: RunRequest, defaults: list[str]) -> list[Target]:
+    """``--target`` specs plus the launched service; the demo pipelines when none is given."""
+    from harness.targets_wire import HttpTarget, command_target
+
+    if request.target_cmd is None and (request.target_url or request.target_memory_limit):
+        option = "--target-url" if request.target_url else "--target-memory-limit"
+        raise UsageError(f"{option} needs --target-cmd (the command that serves the URL)")
+    targets: list[Target] = []
+    for spec in request.targets:
+        target = parse_target(spec)
+        if isinstance(target, HttpTarget) and request.provider_port is not None:
+            target = dataclasses.replace(target, provider_port=request.provider_port)
+        targets.append(target)
+    if request.target_cmd is not None:
+        targets.append(
+            command_target(
+                request.target_cmd,
+                request.target_url,
+                request.target_memory_limit,
+                provider_port=request.provider_port,
+            )
+        )
+    return targets or [parse_target(spec) for spec in defaults]
 
 
 def execute(request: RunRequest, console: Console) -> int:
@@ -166,7 +197,7 @@ def _cell(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def print_summary(console: Console, results: list[ScenarioResult], targets: list[PyTarget]) -> None:
+def print_summary(console: Console, results: list[ScenarioResult], targets: list[Target]) -> None:
     """The scenario × pipeline matrix."""
     table = Table(title="harness: scenario × pipeline", show_lines=True)
     table.add_column("scenario", style="bold")

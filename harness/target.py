@@ -1,8 +1,8 @@
 """Targets: the pipeline under test.
 
-This release runs ``py:package.module:function`` targets in-process (sync or async
-functions, called with one input). Service targets (``http://…``) and launched
-commands arrive with the fake provider server.
+``py:package.module:function`` targets run in-process (sync or async functions, called
+with one input). Service targets — ``http://host:port/path``, or a command the harness
+launches (``--target-cmd`` with ``--target-url``) — live in :mod:`harness.targets_wire`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,32 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import UsageError
 from harness.importing import ObjectImportError, import_object
 from harness.reports import short_target
+
+if TYPE_CHECKING:
+    from harness.targets_wire import HttpTarget
+
+
+class Target(Protocol):
+    """What the runner, reports and replay commands need of any target."""
+
+    @property
+    def label(self) -> str:
+        """The target's name in reports and xfail maps."""
+        ...
+
+    @property
+    def short(self) -> str:
+        """A compact name for tables."""
+        ...
+
+    def replay_args(self) -> list[str]:
+        """The command-line options that select this target again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,10 @@ class PyTarget:
         """A compact name for tables: the module's last part and the function."""
         return short_target(self.spec)
 
+    def replay_args(self) -> list[str]:
+        """``--target <spec>``."""
+        return ["--target", self.spec]
+
     def call(self, value: Any) -> Any:
         """Call the pipeline with one input; coroutine functions run on a fresh event loop."""
         if inspect.iscoroutinefunction(self.fn):
@@ -52,8 +77,12 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def parse_target(spec: str) -> PyTarget:
-    """Resolve a target spec; bad specs raise :class:`UsageError` naming what was expected."""
+def parse_target(spec: str) -> PyTarget | HttpTarget:
+    """Resolve ``py:…`` or ``http(s)://…``; bad specs raise :class:`UsageError` naming what was expected."""
+    if spec.startswith(("http://", "https://")):
+        from harness.targets_wire import http_target
+
+        return http_target(spec)
     if spec.startswith("py:"):
         _import_from_working_directory()
         try:
@@ -63,11 +92,7 @@ def parse_target(spec: str) -> PyTarget:
         if not callable(fn):
             raise UsageError(f"--target {spec}: expected a callable, got {type(fn).__name__}")
         return PyTarget(spec, fn)
-    if spec.startswith(("http://", "https://")):
-        raise UsageError(
-            f"--target {spec}: service targets are not supported yet; expected py:package.module:function"
-        )
-    raise UsageError(f"--target {spec!r}: expected py:package.module:function")
+    raise UsageError(f"--target {spec!r}: expected py:package.module:function or http://host:port/path")
 
 
 def _import_from_working_directory() -> None:

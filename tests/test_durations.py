@@ -80,4 +80,3 @@ def test_parse_rate(text: str, per_minute: float) -> None:
 def test_parse_rate_refuses_with_expectation(text: str) -> None:
     with pytest.raises(ValueError, match=r"^expected a rate like 5MB/min or 64KiB/s .*; got "):
         parse_rate(text)
-

@@ -508,7 +508,8 @@ def test_generated_text_is_identical_across_processes() -> None:
 
 
 def test_unknown_match_mode_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected match 'order' or 'last_user_message'; got 'random'"):
+    expected = "expected match 'order', 'last_user_message' or 'fields'; got 'random'"
+    with pytest.raises(ValueError, match=expected):
         CassetteSource(CASSETTES / "openai-chat.json", match="random")  # type: ignore[arg-type]
 
 

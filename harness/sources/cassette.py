@@ -22,7 +22,17 @@ Matching, chosen with ``match``:
 - ``order`` (default): model call *k* of a case gets usable interaction *k*, cycling;
 - ``last_user_message``: the interaction whose recorded request has the same last user
   message (whitespace-normalised) as the incoming request; several such interactions are
-  used in order; no match falls back to ``order``.
+  used in order; no match falls back to ``order``;
+- ``fields``: the interaction whose recorded request has the same path (its dialect endpoint)
+  and the same values of ``fields`` (default :data:`DEFAULT_FIELDS`) in its body, compared
+  after redaction (:mod:`harness.redact`), so a request made with a different key still
+  matches; several matches are used in order; no match falls back to ``order``.
+
+Timing, chosen with ``timing``: ``none`` (default) serves the reply at once; ``recorded``
+replays the recorded wait before the status line (``head_delay``) and the recorded arrival
+times of a stream's events (spread over the rendered segments, see
+:func:`harness.responder.recorded_timing`); ``scaled`` does the same with every time
+multiplied by ``timing_scale``. Transport faults (``latency``, ``stream_stall`` …) add to it.
 """
 
 from __future__ import annotations
@@ -36,13 +46,19 @@ from typing import Any, Literal
 
 import pydantic
 
+import harness.dialects  # noqa: F401  (registers every built-in dialect, so paths resolve)
+from harness.dialects.base import dialect_for_path
 from harness.errors import ScenarioError
+from harness.redact import DEFAULT_REDACTOR
 from harness.sources.inline import estimate_tokens
 from harness.validation import StrictModel, validate
 from harness.wire import Completion, Finish, ModelRequest
 
 CASSETTE_VERSION = 1
-Match = Literal["order", "last_user_message"]
+Match = Literal["order", "last_user_message", "fields"]
+Timing = Literal["none", "recorded", "scaled"]
+DEFAULT_FIELDS = ("model", "messages", "input", "system", "tools")
+"""Request body fields compared by ``match: fields`` when none are given."""
 _OPENAI_FINISH: dict[Any, Finish] = {"length": Finish.LENGTH, "content_filter": Finish.CONTENT_FILTER}
 _ANTHROPIC_FINISH: dict[Any, Finish] = {"max_tokens": Finish.LENGTH, "refusal": Finish.REFUSAL}
 _RESPONSES_FINISH: dict[Any, Finish] = {
@@ -56,6 +72,7 @@ class RecordedRequest(StrictModel):
 
     method: str = pydantic.Field("POST", description="the HTTP method")
     path: str = pydantic.Field(description="the URL path, e.g. /v1/chat/completions")
+    query: str | None = pydantic.Field(None, description="the URL query string (redacted), if any")
     body: dict[str, Any] = pydantic.Field(description="the JSON request body as a mapping")
 
 
@@ -71,6 +88,9 @@ class RecordedResponse(StrictModel):
     """The reply as the provider sent it."""
 
     status: int = pydantic.Field(ge=100, le=599, description="the HTTP status")
+    head_delay: float | None = pydantic.Field(
+        None, ge=0, description="seconds from the request to the status line, when recorded"
+    )
     headers: dict[str, str] = pydantic.Field(default_factory=dict)
     body: dict[str, Any] | None = pydantic.Field(None, description="the JSON reply body")
     events: list[RecordedEvent] | None = pydantic.Field(None, description="the events of a stream")
@@ -93,23 +113,57 @@ class CassetteFile(StrictModel):
 class CassetteSource:
     """Answers call *k* with the content of a recorded interaction (see the module docs)."""
 
-    def __init__(self, path: str | Path, *, match: Match = "order") -> None:
-        if match not in ("order", "last_user_message"):
-            raise ValueError(f"expected match 'order' or 'last_user_message'; got {match!r}")
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        match: Match = "order",
+        fields: Sequence[str] | None = None,
+        timing: Timing = "none",
+        timing_scale: float = 1.0,
+    ) -> None:
+        if match not in ("order", "last_user_message", "fields"):
+            raise ValueError(f"expected match 'order', 'last_user_message' or 'fields'; got {match!r}")
+        if timing not in ("none", "recorded", "scaled"):
+            raise ValueError(f"expected timing 'none', 'recorded' or 'scaled'; got {timing!r}")
+        if timing_scale < 0:
+            raise ValueError(f"expected a non-negative timing_scale; got {timing_scale!r}")
         self.path = Path(path)
         self.match = match
+        self.fields = tuple(fields) if fields else DEFAULT_FIELDS
+        self.timing = timing
+        self.timing_scale = {"none": 0.0, "recorded": 1.0, "scaled": timing_scale}[timing]
         cassette = load_cassette(self.path)
         self._replies: list[Completion] = []
         self._by_message: dict[str, list[int]] = {}
+        self._by_fields: dict[str, list[int]] = {}
         for index, interaction in enumerate(cassette.interactions):
             if not 200 <= interaction.response.status < 300:
                 continue
-            self._replies.append(_reply(self.path, index, interaction.response))
+            reply = _reply(self.path, index, interaction.response)
+            self._replies.append(self._timed(reply, interaction.response))
+            position = len(self._replies) - 1
             key = last_user_message(interaction.request.body)
             if key is not None:
-                self._by_message.setdefault(key, []).append(len(self._replies) - 1)
+                self._by_message.setdefault(key, []).append(position)
+            fields_key = self._fields_key(interaction.request.path, interaction.request.body)
+            self._by_fields.setdefault(fields_key, []).append(position)
         if not self._replies:
             raise ScenarioError(str(path), "interactions", "expected at least one 2xx response; got none")
+
+    def _timed(self, reply: Completion, response: RecordedResponse) -> Completion:
+        if not self.timing_scale:
+            return reply
+        reply.head_delay = (response.head_delay or 0.0) * self.timing_scale
+        reply.chunk_times = tuple(event.at * self.timing_scale for event in response.events or [])
+        return reply
+
+    def _fields_key(self, path: str, body: Mapping[str, Any]) -> str:
+        """The redacted values of the matched fields (and the endpoint) as one canonical string."""
+        dialect = dialect_for_path(path)
+        endpoint = next((p for p in dialect.paths if path.endswith(p)), path) if dialect else path
+        values = {name: DEFAULT_REDACTOR.json(body[name]) for name in self.fields if name in body}
+        return json.dumps([endpoint, values], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def completion(self, request: ModelRequest, rng: random.Random) -> Completion:
         """The recorded completion for this call; ``rng`` is unused: a cassette never varies."""
@@ -117,6 +171,8 @@ class CassetteSource:
         if self.match == "last_user_message":
             key = last_user_message(request.body)
             candidates = self._by_message.get(key, candidates) if key is not None else candidates
+        elif self.match == "fields":
+            candidates = self._by_fields.get(self._fields_key(request.path, request.body), candidates)
         chosen = self._replies[candidates[(request.call - 1) % len(candidates)]]
         reply = dataclasses.replace(chosen)
         if request.forced_tool and reply.tool_name:  # the recorded arguments, under the name asked for now
@@ -129,7 +185,7 @@ class CassetteSource:
         return len(self._replies)
 
     def __repr__(self) -> str:
-        return f"CassetteSource({str(self.path)!r}, match={self.match!r})"
+        return f"CassetteSource({str(self.path)!r}, match={self.match!r}, timing={self.timing!r})"
 
 
 def load_cassette(path: Path) -> CassetteFile:
