@@ -98,6 +98,7 @@ class Provider:
         self.ledger = control.Ledger(log_size=case_log_size)
         self._next_case = 0
         self._pinned: OrderedDict[tuple[int, int], CaseState] = OrderedDict()
+        self._steered: CaseState | None = None
 
     def _use(self, scenario: Scenario, text: str | None = None) -> None:
         self.responder = scenario.build_responder(self._seed)
@@ -111,9 +112,20 @@ class Provider:
         """The seed unpinned cases are served under."""
         return self.responder.seed
 
+    def steer(self, case: CaseState | None) -> None:
+        """Serve unpinned requests as calls 1, 2, … of ``case``; None restores one case per request.
+
+        A sequential runner steers each of its cases so that a service's model calls, retries
+        included, are served exactly as that case's calls in-process would be.
+        """
+        self._steered = case
+
     def case_for(self, headers: dict[str, str]) -> tuple[CaseState, bool]:
         """The case a request belongs to, and whether it pinned one (raises :class:`PinError`)."""
         pin = headers.get("x-harness-case")
+        steered = self._steered
+        if pin is None and steered is not None:
+            return steered, False
         if pin is None:
             index, self._next_case = self._next_case, self._next_case + 1
             return CaseState(seed=self.seed, index=index, time_scale=0.0), False

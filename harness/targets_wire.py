@@ -203,7 +203,6 @@ class WireSession:
         self.service: Service | None = None
         self.restarts = 0
         self.crashes: list[Exit] = []
-        self._steer = _Steering(server.provider)
         self._mark = 0
         self._down: ServiceCrashed | None = None
         self._client = httpx.Client(timeout=httpx.Timeout(scenario.case_timeout, connect=5.0))
@@ -249,7 +248,7 @@ class WireSession:
     def close(self) -> None:
         """Stop the command cleanly, restore the provider, close the client."""
         self._client.close()
-        self._steer.release()
+        self.server.provider.steer(None)
         if self.service is not None:
             self.service.stop()
 
@@ -262,7 +261,7 @@ class WireSession:
             self._down = None
         except (ServiceCrashed, TargetError) as exc:
             self._down = ServiceCrashed(f"the service could not be restarted: {exc}")
-        self._steer.current = CaseState(seed=case.seed, index=case.index, time_scale=0.0)
+        self.server.provider.steer(CaseState(seed=case.seed, index=case.index, time_scale=0.0))
         self._mark = self.server.provider.ledger.requests
         if self.service is not None:
             self.service.reset_peak()
@@ -301,36 +300,10 @@ class WireSession:
 
     def end(self) -> CaseEnd:
         """The case's RSS high-water mark and the model calls served for it."""
-        self._steer.current = None
+        self.server.provider.steer(None)
         records = _new_records(self.server.provider, self.server.provider.ledger.requests - self._mark)
         peak = self.service.peak if self.service is not None else 0
         return CaseEnd(rss_peak=peak, calls=[_model_call(r) for r in records])
-
-
-class _Steering:
-    """Serves every unpinned request to the fake provider as part of the harness's current case.
-
-    The server's own rule (each unpinned request is a new case) suits many concurrent
-    clients; a sequential run needs the service's model calls — retries included — to
-    count as calls 1, 2, … of the running case, with that case's seed and index.
-    """
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        self.current: CaseState | None = None
-        self._original = provider.case_for
-        provider.case_for = self._case_for  # type: ignore[method-assign]
-
-    def _case_for(self, headers: dict[str, str]) -> tuple[CaseState, bool]:
-        current = self.current
-        if current is None or "x-harness-case" in headers:
-            return self._original(headers)
-        return current, False
-
-    def release(self) -> None:
-        """Give the provider its own rule back."""
-        with contextlib.suppress(AttributeError):
-            del self.provider.case_for
 
 
 def _new_records(provider: Provider, count: int) -> list[CaseRecord]:
