@@ -6,7 +6,7 @@ see; here the same fields are enacted on the socket, read the same way:
 - ``head_delay`` and each ``Segment.delay``: real waits, ``time_scale`` real seconds per
   injected second, never longer than the server's ``hold_cap``;
 - each segment is one ASGI body message, which uvicorn writes to the transport at once
-  (one ``send`` per segment, TCP_NODELAY is asyncio's default), so ``split_utf8`` and
+  (one ``send`` per segment, TCP_NODELAY set on every connection), so ``split_utf8`` and
   ``slow_drip`` really split the bytes on the wire;
 - framing is :func:`~harness.delivery_http.response_headers`: chunked for streams, else a
   content-length (larger than the body when the body breaks off);
@@ -97,6 +97,7 @@ def protocol_class(transports: Transports) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            _no_delay(transport)
             if self.client:
                 transports.add(self.client, transport)
 
@@ -106,6 +107,17 @@ def protocol_class(transports: Transports) -> type[H11Protocol]:
             super().connection_lost(exc)
 
     return HarnessH11Protocol
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    """Send each write at once: asyncio sets TCP_NODELAY only on sockets created as IPPROTO_TCP.
+
+    Without it a reply's headers and body (or two stream segments) wait on the client's
+    delayed ACK, ~40 ms per request, and split frames may be merged again.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @dataclass(frozen=True, slots=True)

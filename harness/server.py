@@ -155,7 +155,7 @@ class Provider:
                 call=served.call if served else 1,
                 faults=list(reply.faults),
                 status=reply.status,
-                bytes=len(reply.body),
+                bytes=sum(len(segment.data) for segment in reply.segments),
                 path=path,
                 stream=served.stream if served else False,
                 pinned=pinned,
