@@ -183,6 +183,10 @@ def is_chunked(reply: WireReply, request_body: bytes) -> bool:
 
 
 def _asks_for_stream(body: bytes) -> bool:
+    # Without the key spelled out (or an escape that could spell it) nothing can ask for a
+    # stream: skip decoding the body a second time on every non-streaming request.
+    if b'"stream"' not in body and b"\\" not in body:
+        return False
     try:
         decoded = json.loads(body)
     except ValueError:

@@ -155,9 +155,9 @@ class Channel:
         """Send one piece of the body as its own write."""
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
-    async def finish(self) -> None:
-        """End the body normally (terminating chunk, or the declared length reached)."""
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+    async def finish(self, data: bytes = b"") -> None:
+        """End the body normally (terminating chunk, or the declared length reached), after ``data``."""
+        await self.send({"type": "http.response.body", "body": data, "more_body": False})
 
     async def pause(self, seconds: float) -> bool:
         """Wait ``seconds`` real seconds unless the client leaves first; True if it has left."""
@@ -227,9 +227,16 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
     if reply.before_head is not None:  # HANG, and CONNECT_TIMEOUT held the same way
         await _hold(channel, clock)
         return
-    await channel.start(reply.status, response_headers(reply, chunked=chunked))
-    for segment in reply.segments:
+    headers = response_headers(reply, chunked=chunked)
+    await channel.start(reply.status, headers)
+    segments = reply.segments
+    last = len(segments) - 1 if _completes(reply, headers, chunked=chunked) else -1
+    for number, segment in enumerate(segments):
         if await channel.pause(clock.real(segment.delay)):
+            return
+        if number == last:
+            # The same bytes as a write then a finish, in one ASGI message instead of two.
+            await channel.finish(segment.data)
             return
         if segment.data:
             await channel.write(segment.data)
@@ -246,6 +253,14 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
         except h11.LocalProtocolError:
             # A fault declared a content-length the body does not reach: the body breaks off.
             await channel.drop(rst=False)
+
+
+def _completes(reply: WireReply, headers: list[tuple[str, str]], *, chunked: bool) -> bool:
+    """True when the body ends normally with exactly its declared content-length (no framing error)."""
+    if chunked or reply.ending is not None:
+        return False
+    declared = next((v for k, v in headers if k == "content-length"), None)
+    return declared == str(sum(len(segment.data) for segment in reply.segments))
 
 
 async def _hold(channel: Channel, clock: Clock) -> None:

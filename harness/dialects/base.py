@@ -127,9 +127,24 @@ DIALECTS: Registry[Dialect] = Registry("dialect")
 """Every dialect by name."""
 
 
+_BY_PATH: dict[str, tuple[int, Dialect | None]] = {}
+"""``dialect_for_path`` answers by path, each stamped with the registry size it was computed at."""
+_BY_PATH_MAX = 1024
+"""Most paths remembered (clients may send any path)."""
+
+
 def dialect_for_path(path: str) -> Dialect | None:
     """The dialect answering ``path``, if any."""
-    for dialect in DIALECTS.items.values():
-        if any(path.endswith(p) for p in dialect.paths):
-            return dialect
-    return None
+    # Called twice per served request; a registration since the last look invalidates the answer.
+    known = len(DIALECTS.items)
+    cached = _BY_PATH.get(path)
+    if cached is not None and cached[0] == known:
+        return cached[1]
+    found = next(
+        (d for d in DIALECTS.items.values() if any(path.endswith(p) for p in d.paths)),
+        None,
+    )
+    if len(_BY_PATH) >= _BY_PATH_MAX:
+        _BY_PATH.clear()
+    _BY_PATH[path] = (known, found)
+    return found

@@ -86,6 +86,7 @@ def singular(name: str) -> str:
     return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
+@functools.lru_cache(maxsize=1024)
 def likely_true(key: str) -> bool:
     """A flag that is usually set: ``is_active``, ``enabled``, ``verified``, ``valid``, ``available``."""
     return snake(key).removeprefix("is_") in {"active", "enabled", "verified", "valid", "available"}

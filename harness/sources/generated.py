@@ -22,7 +22,7 @@ import math
 import random
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -77,7 +77,8 @@ class SchemaSource:
         try:
             # Unweighted draws: Faker otherwise rebuilds its frequency tables on every name()
             # and email() call, which made generation most of the harness's per-call cost.
-            self._faker = Faker(locale, use_weighting=False)
+            # One locale: call its generator directly, skipping the proxy's per-attribute lookup.
+            self._faker: Any = Faker(locale, use_weighting=False).factories[0]
         except AttributeError:
             raise GenerationError(f"unknown Faker locale {locale!r}") from None
         self.schema = dict(schema)
@@ -149,7 +150,7 @@ class SchemaSource:
 class _Maker:
     """One generation pass: walks the schema, drawing structure from ``rng`` and values from Faker."""
 
-    def __init__(self, root: Mapping[str, Any], faker: Faker, rng: random.Random) -> None:
+    def __init__(self, root: Mapping[str, Any], faker: Any, rng: random.Random) -> None:
         self.root = root
         self.faker = faker
         self.rng = rng
@@ -183,18 +184,21 @@ class _Maker:
             if word in schema:
                 return self.union(schema, word, key, depth)
         kind = self.kind(schema, depth)
-        makers: dict[str, Callable[[], Any]] = {
-            "null": lambda: None,
-            "boolean": lambda: self.boolean(key),
-            "integer": lambda: self.integer(schema, key),
-            "number": lambda: self.number(schema, key),
-            "string": lambda: self.string(schema, key),
-            "array": lambda: self.array(schema, key, depth),
-            "object": lambda: self.object(schema, depth),
-        }
-        if kind not in makers:
-            raise GenerationError(f"unknown type {kind!r}")
-        return makers[kind]()
+        if kind == "string":
+            return self.string(schema, key)
+        if kind == "integer":
+            return self.integer(schema, key)
+        if kind == "object":
+            return self.object(schema, depth)
+        if kind == "boolean":
+            return self.boolean(key)
+        if kind == "number":
+            return self.number(schema, key)
+        if kind == "array":
+            return self.array(schema, key, depth)
+        if kind == "null":
+            return None
+        raise GenerationError(f"unknown type {kind!r}")
 
     def resolve(self, schema: Mapping[str, Any]) -> dict[str, Any]:
         """``schema`` with ``$ref`` followed and ``allOf`` merged in."""
