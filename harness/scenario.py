@@ -259,36 +259,42 @@ def _build_plan(spec: ScenarioSpec, where: str) -> FaultPlan:
     if spec.faults:
         return RatePlan(
             tuple(
-                Rule(_uses(rule, f"faults[{i}]", where), rate=rule.rate, first=rule.first)
+                Rule(_uses(rule, f"faults[{i}]", where, spec.provider), rate=rule.rate, first=rule.first)
                 for i, rule in enumerate(spec.faults)
             )
         )
     if spec.mix:
         return MixPlan(
             tuple(
-                Rule(_uses(rule, f"mix[{i}]", where), weight=rule.weight, first=rule.first)
+                Rule(_uses(rule, f"mix[{i}]", where, spec.provider), weight=rule.weight, first=rule.first)
                 for i, rule in enumerate(spec.mix)
             )
         )
     if spec.sequence:
         steps = tuple(
-            Rule(_uses(s, f"sequence.steps[{i}]", where)) for i, s in enumerate(spec.sequence.steps)
+            Rule(_uses(s, f"sequence.steps[{i}]", where, spec.provider))
+            for i, s in enumerate(spec.sequence.steps)
         )
         return SequencePlan(steps, then=spec.sequence.then)
     return CLEAN
 
 
-def _uses(rule: RuleSpec, at: str, where: str) -> tuple[FaultUse, ...]:
+def _uses(rule: RuleSpec, at: str, where: str, provider: str) -> tuple[FaultUse, ...]:
     if rule.chain is not None:
-        found = [_use(ref.fault, ref.params, f"{at}.chain[{j}]", where) for j, ref in enumerate(rule.chain)]
+        found = [
+            _use(ref.fault, ref.params, f"{at}.chain[{j}]", where, provider)
+            for j, ref in enumerate(rule.chain)
+        ]
     else:
-        found = [_use(rule.fault or "", rule.params, at, where)]
+        found = [_use(rule.fault or "", rule.params, at, where, provider)]
     return tuple(use for use in found if use is not None)
 
 
-def _use(name: str, params: Mapping[str, Any] | None, at: str, where: str) -> FaultUse | None:
+def _use(name: str, params: Mapping[str, Any] | None, at: str, where: str, provider: str) -> FaultUse | None:
     import harness.faults
+    from harness.dialects import DIALECTS
     from harness.faults.base import FaultUse
+    from harness.faults.envelope import supports
 
     if name == CLEAN_NAME:
         if params:
@@ -297,6 +303,10 @@ def _use(name: str, params: Mapping[str, Any] | None, at: str, where: str) -> Fa
     if name not in harness.faults.FAULTS:
         raise ScenarioError(
             where, f"{at}.fault", unknown("a fault", name, [*harness.faults.FAULTS, CLEAN_NAME])
+        )
+    if not supports(name, DIALECTS.get(provider)):
+        raise ScenarioError(
+            where, f"{at}.fault", f"expected a fault provider {provider!r} supports; got {name!r}"
         )
     fault = harness.faults.FAULTS.get(name)
     return FaultUse(fault, validate(fault.params_model, dict(params or {}), where, prefix=f"{at}.params"))

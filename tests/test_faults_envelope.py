@@ -16,9 +16,11 @@ from openai._streaming import SSEDecoder
 import harness.dialects
 import harness.faults.envelope  # noqa: F401  (registers the faults)
 from harness.dialects import DIALECTS
+from harness.dialects.base import Dialect
+from harness.dialects.openai_chat import AZURE_LEADING_CHUNK, OpenAIChat
 from harness.errors import FaultParamsError, UsageError
 from harness.faults.base import FaultContext, FaultUse
-from harness.faults.envelope import AZURE_LEADING_CHUNK, BrokenKind, break_json
+from harness.faults.envelope import BrokenKind, break_json, supports
 from harness.wire import Completion, Envelope, Finish, ModelRequest, SseEvent
 
 OPENAI = DIALECTS.get("openai-chat")
@@ -474,3 +476,25 @@ def test_a_stream_of_only_done_does_not_break_any_fault() -> None:
     for name in ALL:
         out = apply(name, None, done, request)
         assert out.events is not None and len(out.events) >= 1
+
+
+def test_every_built_in_dialect_supports_every_envelope_fault() -> None:
+    assert all(supports(name, dialect) for name in ALL for dialect in DIALECTS.items.values())
+
+
+def test_a_dialect_without_the_hook_is_refused_when_serving() -> None:
+    class BareChat(OpenAIChat):
+        """openai-chat without the ``tax_usage`` hook."""
+
+        name = "bare-chat"
+        tax_usage = Dialect.tax_usage
+
+    bare = BareChat()
+    assert not supports("token_tax", bare) and supports("missing_usage", bare)
+    envelope, request = render()
+    request.dialect = "bare-chat"
+    with pytest.raises(
+        UsageError, match="fault 'token_tax' does not support dialect 'bare-chat'; supported: "
+    ):
+        FaultUse.of("token_tax").apply_to(envelope, FaultContext(request, bare, random.Random(0)))
+    assert FaultUse.of("missing_usage").apply_to(envelope, FaultContext(request, bare, random.Random(0)))

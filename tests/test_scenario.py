@@ -11,6 +11,8 @@ import pytest
 
 import harness.dialects
 from harness.case import CaseState
+from harness.dialects import DIALECTS, Dialect
+from harness.dialects.openai_chat import OpenAIChat
 from harness.errors import ScenarioError
 from harness.plan import CLEAN, MixPlan, RatePlan, SequencePlan
 from harness.scenario import FakerInputs, Scenario, load_scenario, load_scenarios, parse_scenario
@@ -371,3 +373,23 @@ def test_generated_source_conforms_to_the_scenario_schema() -> None:
     jsonschema.validate(
         json.loads(text), schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
+
+
+class _BareChat(OpenAIChat):
+    """openai-chat without the ``strip_usage`` hook: a dialect ``missing_usage`` does not support."""
+
+    name = "bare-chat"
+    paths = ("/v1/bare-chat",)
+    strip_usage = Dialect.strip_usage
+
+
+def test_a_fault_the_provider_dialect_lacks_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DIALECTS._items, _BareChat.name, _BareChat())
+    chain = [{"fault": "latency", "params": {"seconds": 1}}, {"fault": "missing_usage"}]
+    data = {**json.loads(json.dumps(BASE)), "provider": "bare-chat", "faults": [{"chain": chain}]}
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, Path("inline.yaml"))
+    assert info.value.field == "faults[0].chain[1].fault"
+    assert info.value.expected == "expected a fault provider 'bare-chat' supports; got 'missing_usage'"
+    ok = {**data, "faults": [{"chain": chain[:1]}]}
+    assert parse_scenario(ok, Path("inline.yaml")).provider == "bare-chat"

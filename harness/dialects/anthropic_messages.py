@@ -17,10 +17,21 @@ import datetime
 import http
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from harness.dialects.base import DIALECTS, Dialect, decode_body, random_token, split_text
+from harness.dialects.base import (
+    DIALECTS,
+    Dialect,
+    Slot,
+    blank,
+    cut,
+    cut_stream,
+    decode_body,
+    random_token,
+    rewrite_fragments,
+    split_text,
+)
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
 CREATED_RANGE = (1_735_689_600, 1_767_225_599)
@@ -76,6 +87,7 @@ class AnthropicMessages(Dialect):
     name = "anthropic-messages"
     paths = ("/v1/messages",)
     default_host = "api.anthropic.com"
+    in_band_error_status = 529
 
     def parse(self, path: str, body: bytes, headers: Mapping[str, str]) -> ModelRequest:
         """Read model, stream flag, schema, forced tool, token limit and prompt text from a request."""
@@ -152,6 +164,80 @@ class AnthropicMessages(Dialect):
                 return json.dumps(block["input"], ensure_ascii=False)
         texts = [b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)]
         return "".join(texts) if texts else None
+
+    def empty_output(self, envelope: Envelope, mode: str) -> None:
+        """``content: []``; streams lose every ``content_block_*`` event (``mode`` does not apply)."""
+        if envelope.events is None:
+            envelope.body["content"] = []
+        else:
+            envelope.events = [e for e in envelope.events if not (e.event or "").startswith("content_block_")]
+
+    def null_content(self, envelope: Envelope, form: str) -> None:
+        """``null``: the body's ``content`` / each ``text_delta.text``; ``missing``: text blocks lose it."""
+        if envelope.events is None:
+            if form == "null":
+                envelope.body["content"] = None
+            else:
+                for block in envelope.body.get("content") or []:
+                    if isinstance(block, dict) and block.get("type") == "text":
+                        block.pop("text", None)
+            return
+        for payload in _payloads(envelope.events, "content_block_start", "content_block_delta"):
+            part = payload.get("content_block") or payload.get("delta")
+            if isinstance(part, dict) and part.get("type") in {"text", "text_delta"}:
+                blank(part, "text", form)
+
+    def break_tool_arguments(self, envelope: Envelope, breaker: Callable[[str], str]) -> None:
+        """A ``tool_use`` block's ``input`` becomes a *string*; streams: the ``input_json_delta`` parts."""
+        if envelope.events is None:
+            for block in envelope.body.get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    text = json.dumps(block.get("input"), ensure_ascii=False)
+                    block["input"] = breaker(text)
+            return
+        groups: dict[JSON, list[Slot]] = {}
+        for payload in _payloads(envelope.events, "content_block_delta"):
+            delta = payload.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "input_json_delta":
+                groups.setdefault(payload.get("index"), []).append((delta, "partial_json"))
+        for holders in groups.values():
+            rewrite_fragments(holders, breaker)
+
+    def strip_usage(self, envelope: Envelope) -> None:
+        """The body's ``usage``; streams lose it from ``message_start`` and ``message_delta``.
+
+        The anthropic SDK's stream accumulator then fails on ``message_delta``.
+        """
+        if envelope.events is None:
+            if isinstance(envelope.body, dict):
+                envelope.body.pop("usage", None)
+            return
+        for payload in _payloads(envelope.events, "message_start", "message_delta"):
+            message = payload.get("message")
+            (message if isinstance(message, dict) else payload).pop("usage", None)
+
+    def tax_usage(self, envelope: Envelope, reasoning_tokens: int, multiplier: float) -> None:
+        """``output_tokens`` of the body or of ``message_delta``."""
+        if envelope.events is None:
+            usages = [envelope.body.get("usage")] if isinstance(envelope.body, dict) else []
+        else:
+            usages = [payload.get("usage") for payload in _payloads(envelope.events, "message_delta")]
+        for usage in usages:
+            if isinstance(usage, dict):
+                usage["output_tokens"] = (
+                    round(int(usage.get("output_tokens") or 0) * multiplier) + reasoning_tokens
+                )
+
+    def content_filtered(self, envelope: Envelope, fraction: float | None) -> None:
+        """Stop reason ``refusal``; text blocks and ``input_json_delta`` fragments cut at ``fraction``."""
+        if envelope.events is None:
+            _filter_body(envelope.body, fraction)
+            return
+        for payload in _payloads(envelope.events, "message_delta"):
+            if isinstance(payload.get("delta"), dict):
+                payload["delta"]["stop_reason"] = "refusal"
+        if fraction is not None:
+            envelope.events = cut_stream(envelope.events, _text_slot, fraction)
 
 
 def _forced_tool(data: dict[str, JSON]) -> tuple[str | None, dict[str, JSON] | None]:
@@ -327,6 +413,36 @@ def _block_start(block: _Block, ids: _Ids) -> dict[str, JSON]:
 
 def _event(kind: str, **fields: JSON) -> SseEvent:
     return SseEvent(event=kind, data={"type": kind, **fields})
+
+
+# --------------------------------------------------------------------------- envelope fault hooks
+
+
+def _payloads(events: list[SseEvent], *kinds: str) -> Iterator[dict[str, JSON]]:
+    """Payloads of the events named ``kinds``."""
+    return (e.data for e in events if e.event in kinds and isinstance(e.data, dict))
+
+
+def _filter_body(body: JSON, fraction: float | None) -> None:
+    if not isinstance(body, dict):
+        return
+    body["stop_reason"] = "refusal"
+    for block in body.get("content") or []:
+        if fraction is not None and isinstance(block, dict) and isinstance(block.get("text"), str):
+            block["text"] = cut(block["text"], fraction)
+
+
+def _text_slot(event: SseEvent) -> Slot | None:
+    """Where a ``content_block_delta`` carries generated text (holder dict and key), if it does."""
+    data = event.data
+    if not isinstance(data, dict):
+        return None
+    delta = data.get("delta") if event.event == "content_block_delta" else None
+    if isinstance(delta, dict):
+        key = {"text_delta": "text", "input_json_delta": "partial_json"}.get(str(delta.get("type")))
+        if key and isinstance(delta.get(key), str):
+            return delta, key
+    return None
 
 
 ANTHROPIC_MESSAGES = DIALECTS.add(AnthropicMessages.name, AnthropicMessages())

@@ -11,10 +11,11 @@ same seed renders byte-identical replies.
 from __future__ import annotations
 
 import json
+import math
 import random
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from harness.registry import Registry
 from harness.wire import JSON, Completion, Envelope, ModelRequest, Segment, SseEvent, WireReply
@@ -56,6 +57,40 @@ class Dialect(ABC):
     def reply_text(self, body: JSON) -> str | None:
         """The text content (or forced tool arguments) inside a rendered non-streaming body."""
 
+    # Envelope hooks: the envelope faults call these on a private copy, which they edit in place.
+    # A dialect that does not override one does not support that fault.
+
+    in_band_error_status: int = 500
+    """The status whose error body ``error_in_200`` serves inside a 200 by default."""
+
+    def empty_output(self, envelope: Envelope, mode: str) -> None:
+        """Empty the reply's output (``choices``, ``content``, ``output``); ``mode``: the stream variant."""
+        raise NotImplementedError(f"{self.name} has no empty_output hook")
+
+    def null_content(self, envelope: Envelope, form: str) -> None:
+        """Make the reply's text JSON null (``form: null``) or drop its key (``form: missing``)."""
+        raise NotImplementedError(f"{self.name} has no null_content hook")
+
+    def break_tool_arguments(self, envelope: Envelope, breaker: Callable[[str], str]) -> None:
+        """Replace each tool call's arguments by ``breaker(text)``, keeping the stream's fragment layout."""
+        raise NotImplementedError(f"{self.name} has no break_tool_arguments hook")
+
+    def strip_usage(self, envelope: Envelope) -> None:
+        """Remove every ``usage`` the reply carries (body, usage chunk, lifecycle events)."""
+        raise NotImplementedError(f"{self.name} has no strip_usage hook")
+
+    def tax_usage(self, envelope: Envelope, reasoning_tokens: int, multiplier: float) -> None:
+        """Inflate the final output-token counts: ``count * multiplier + reasoning_tokens``."""
+        raise NotImplementedError(f"{self.name} has no tax_usage hook")
+
+    def content_filtered(self, envelope: Envelope, fraction: float | None) -> None:
+        """Stop the reply as the safety filter does, its text cut to ``fraction`` when given."""
+        raise NotImplementedError(f"{self.name} has no content_filtered hook")
+
+    def events_edited(self, events: list[SseEvent]) -> None:
+        """Restore stream invariants (sequence numbers…) after a fault added or dropped events."""
+        return
+
     def serialize(self, envelope: Envelope) -> WireReply:
         """Frame an envelope as bytes: one JSON segment, or one segment per SSE event."""
         headers = dict(envelope.headers)
@@ -80,6 +115,62 @@ def frame_event(event: SseEvent) -> bytes:
     data = event.data if isinstance(event.data, str) else dump_json(event.data).decode()
     head = f"event: {event.event}\n" if event.event is not None else ""
     return f"{head}data: {data}\n\n".encode()
+
+
+def spread(fragments: list[str], text: str) -> list[str]:
+    """Spread ``text`` over pieces as long as ``fragments``; the last piece takes any excess."""
+    out, pos = [], 0
+    for i, fragment in enumerate(fragments):
+        size = len(text) - pos if i == len(fragments) - 1 else len(fragment)
+        out.append(text[pos : pos + size])
+        pos += size
+    return out
+
+
+def blank(holder: dict[str, JSON], key: str, form: str) -> None:
+    """``holder[key]`` set to null (``form: null``) or removed (``form: missing``)."""
+    if form == "null":
+        holder[key] = None
+    else:
+        holder.pop(key, None)
+
+
+def cut(text: str, fraction: float) -> str:
+    """The first ``fraction`` of ``text``."""
+    return text[: math.floor(len(text) * fraction)]
+
+
+Slot = tuple[dict[str, JSON], str]
+"""A JSON object and the key inside it that holds a piece of text."""
+
+
+def rewrite_fragments(holders: list[Slot], rewrite: Callable[[str], str]) -> None:
+    """Rewrite the text spread over ``holder[key]`` fragments, keeping the fragment layout."""
+    fragments = [str(holder[key]) for holder, key in holders]
+    rewritten = rewrite("".join(fragments))
+    for (holder, key), piece in zip(holders, spread(fragments, rewritten), strict=True):
+        holder[key] = piece
+
+
+def cut_stream(
+    events: list[SseEvent], slot_of: Callable[[SseEvent], Slot | None], fraction: float
+) -> list[SseEvent]:
+    """Keep ``fraction`` of the streamed text; deltas past the cut are dropped, the one on it trimmed."""
+    slots = [slot_of(e) for e in events]
+    total = sum(len(str(s[0][s[1]])) for s in slots if s is not None)
+    budget = math.floor(total * fraction)
+    kept: list[SseEvent] = []
+    for event, slot in zip(events, slots, strict=True):
+        if slot is None:
+            kept.append(event)
+            continue
+        holder, key = slot
+        text = str(holder[key])
+        if budget > 0:
+            holder[key] = text[:budget]
+            budget -= len(holder[key])
+            kept.append(event)
+    return kept
 
 
 ALPHANUMERIC = string.ascii_letters + string.digits

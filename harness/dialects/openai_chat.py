@@ -6,12 +6,24 @@ SDK's pydantic types (``ChatCompletion``, ``ChatCompletionChunk``) are the check
 
 from __future__ import annotations
 
+import copy
 import http
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from harness.dialects.base import DIALECTS, Dialect, decode_body, random_token, split_text
+from harness.dialects.base import (
+    DIALECTS,
+    Dialect,
+    Slot,
+    blank,
+    cut,
+    cut_stream,
+    decode_body,
+    random_token,
+    rewrite_fragments,
+    split_text,
+)
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
@@ -163,6 +175,83 @@ class OpenAIChat(Dialect):
             return arguments if isinstance(arguments, str) else None
         content = message.get("content")
         return content if isinstance(content, str) else None
+
+    def empty_output(self, envelope: Envelope, mode: str) -> None:
+        """``choices: []``; streams: Azure's leading chunk (``leading``), all emptied (``all``), or both."""
+        if envelope.events is None:
+            envelope.body["choices"] = []
+            return
+        if mode in {"all", "both"}:
+            for chunk in _dicts(envelope.events):
+                if _choices(chunk):
+                    chunk["choices"] = []
+        if mode in {"leading", "both"}:
+            envelope.events.insert(0, SseEvent(copy.deepcopy(AZURE_LEADING_CHUNK)))
+
+    def null_content(self, envelope: Envelope, form: str) -> None:
+        """``message.content`` (kept beside ``tool_calls``) or every stream delta's ``content``."""
+        if envelope.events is None:
+            for choice in _choices(envelope.body):
+                if isinstance(choice.get("message"), dict):
+                    blank(choice["message"], "content", form)
+            return
+        for chunk in _dicts(envelope.events):
+            for choice in _choices(chunk):
+                delta = choice.get("delta")
+                if isinstance(delta, dict) and "content" in delta:
+                    blank(delta, "content", form)
+
+    def break_tool_arguments(self, envelope: Envelope, breaker: Callable[[str], str]) -> None:
+        """``tool_calls[].function.arguments``; streams: each call's fragments, re-spread in place."""
+        if envelope.events is None:
+            for choice in _choices(envelope.body):
+                for call in _tool_calls(choice.get("message")):
+                    function = call.get("function")
+                    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                        function["arguments"] = breaker(function["arguments"])
+            return
+        groups: dict[tuple[JSON, JSON], list[Slot]] = {}
+        for chunk in _dicts(envelope.events):
+            for choice in _choices(chunk):
+                for call in _tool_calls(choice.get("delta")):
+                    function = call.get("function")
+                    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                        key = (choice.get("index"), call.get("index"))
+                        groups.setdefault(key, []).append((function, "arguments"))
+        for holders in groups.values():
+            rewrite_fragments(holders, breaker)
+
+    def strip_usage(self, envelope: Envelope) -> None:
+        """The body's ``usage``; streams lose the usage chunk and every ``usage`` field."""
+        if envelope.events is None:
+            if isinstance(envelope.body, dict):
+                envelope.body.pop("usage", None)
+            return
+        envelope.events = [e for e in envelope.events if not _is_usage_chunk(e.data)]
+        for chunk in _dicts(envelope.events):
+            chunk.pop("usage", None)
+
+    def tax_usage(self, envelope: Envelope, reasoning_tokens: int, multiplier: float) -> None:
+        """``completion_tokens`` and its ``reasoning_tokens`` detail grow; ``total_tokens`` follows."""
+        if envelope.events is None:
+            usages = [envelope.body.get("usage")] if isinstance(envelope.body, dict) else []
+        else:
+            usages = [chunk.get("usage") for chunk in _dicts(envelope.events)]
+        for usage in usages:
+            if isinstance(usage, dict):
+                tax_usage_counts(usage, "completion_tokens", "prompt_tokens", reasoning_tokens, multiplier)
+
+    def content_filtered(self, envelope: Envelope, fraction: float | None) -> None:
+        """Finish ``content_filter``; the content or tool arguments cut at ``fraction``."""
+        if envelope.events is None:
+            _filter_body(envelope.body, fraction)
+            return
+        for chunk in _dicts(envelope.events):
+            for choice in _choices(chunk):
+                if choice.get("finish_reason") is not None:
+                    choice["finish_reason"] = "content_filter"
+        if fraction is not None:
+            envelope.events = cut_stream(envelope.events, _text_slot, fraction)
 
 
 def _forced_tool(data: dict[str, JSON]) -> tuple[str | None, dict[str, JSON] | None]:
@@ -386,6 +475,93 @@ def _deltas(message: _Message, ids: _Ids, rng: random.Random) -> tuple[Delta, li
         return first, [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces]
     first = {"role": "assistant", "content": "" if message.content is not None else None, "refusal": None}
     return first, [{"content": piece} for piece in split_text(message.content or "", rng)]
+
+
+# --------------------------------------------------------------------------- envelope fault hooks
+
+AZURE_LEADING_CHUNK: dict[str, JSON] = {
+    "choices": [],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+    "prompt_filter_results": [
+        {
+            "prompt_index": 0,
+            "content_filter_results": {
+                kind: {"filtered": False, "severity": "safe"}
+                for kind in ("hate", "self_harm", "sexual", "violence")
+            },
+        }
+    ],
+}
+"""The chunk Azure OpenAI streams first: prompt filter results and ``choices: []``."""
+
+
+def tax_usage_counts(
+    usage: dict[str, JSON], output_key: str, input_key: str, reasoning_tokens: int, multiplier: float
+) -> None:
+    """Inflate ``usage[output_key]`` and its reasoning detail; ``total_tokens`` follows (OpenAI shapes)."""
+    output = round(int(usage.get(output_key) or 0) * multiplier) + reasoning_tokens
+    usage[output_key] = output
+    usage["total_tokens"] = int(usage.get(input_key) or 0) + output
+    details = usage.get(f"{output_key}_details")
+    if not isinstance(details, dict):
+        details = usage[f"{output_key}_details"] = {}
+    reasoning = round(int(details.get("reasoning_tokens") or 0) * multiplier)
+    details["reasoning_tokens"] = reasoning + reasoning_tokens
+
+
+def _dicts(events: list[SseEvent]) -> Iterator[dict[str, JSON]]:
+    """The JSON object payloads of ``events`` (``[DONE]`` and other raw strings skipped)."""
+    return (e.data for e in events if isinstance(e.data, dict))
+
+
+def _choices(chunk: JSON) -> list[dict[str, JSON]]:
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    return [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+
+
+def _tool_calls(message: JSON) -> list[dict[str, JSON]]:
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
+def _is_usage_chunk(data: JSON) -> bool:
+    return isinstance(data, dict) and data.get("choices") == [] and isinstance(data.get("usage"), dict)
+
+
+def _filter_body(body: JSON, fraction: float | None) -> None:
+    for choice in _choices(body):
+        choice["finish_reason"] = "content_filter"
+        message = choice.get("message")
+        if fraction is None or not isinstance(message, dict):
+            continue
+        if isinstance(message.get("content"), str):
+            message["content"] = cut(message["content"], fraction)
+        for call in _tool_calls(message):
+            function = call.get("function")
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                function["arguments"] = cut(function["arguments"], fraction)
+
+
+def _text_slot(event: SseEvent) -> Slot | None:
+    """Where a stream chunk carries generated text (holder dict and key), if it does."""
+    for choice in _choices(event.data):
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            continue
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            return delta, "content"
+        for call in _tool_calls(delta):
+            function = call.get("function")
+            if (
+                isinstance(function, dict)
+                and isinstance(function.get("arguments"), str)
+                and function["arguments"]
+            ):
+                return function, "arguments"
+    return None
 
 
 OPENAI_CHAT = DIALECTS.add(OpenAIChat.name, OpenAIChat())

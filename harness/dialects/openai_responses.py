@@ -16,25 +16,36 @@ the shape api.openai.com sends at runtime and the only one openai-python raises
 is yielded by the SDK as an ordinary ``ResponseErrorEvent`` and never raised, and
 ``response.failed`` is yielded too; both are left to the pipeline.
 
-The shape helpers at the end (:func:`text_slots`, :func:`lifecycle_responses`,
-:func:`renumber`…) tell the envelope faults where things live in this wire format.
+The envelope fault hooks (``empty_output``…) find things through the shape helpers at the
+end (:func:`text_slots`, :func:`lifecycle_responses`, :func:`renumber`…).
 """
 
 from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.dialects.base import DIALECTS, Dialect, decode_body, random_token, split_text
+from harness.dialects.base import (
+    DIALECTS,
+    Dialect,
+    Slot,
+    blank,
+    cut,
+    decode_body,
+    random_token,
+    split_text,
+    spread,
+)
 from harness.dialects.openai_chat import (
     CREATED_RANGE,
     DEFAULT_REFUSAL,
     HEX,
     error_envelope,
     success_headers,
+    tax_usage_counts,
 )
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
@@ -166,6 +177,77 @@ class OpenAIResponses(Dialect):
         if not texts or not all(isinstance(text, str) for text in texts):
             return None
         return "".join(str(text) for text in texts)
+
+    def empty_output(self, envelope: Envelope, mode: str) -> None:
+        """``output: []`` everywhere; streams lose every output item event (``mode`` does not apply)."""
+        if envelope.events is None:
+            if isinstance(envelope.body, dict):
+                envelope.body["output"] = []
+            return
+        building = OUTPUT_EVENT_PREFIXES
+        envelope.events = [e for e in envelope.events if not (event_type(e) or "").startswith(building)]
+        for response in lifecycle_responses(envelope.events):
+            response["output"] = []
+        renumber(envelope.events)
+
+    def null_content(self, envelope: Envelope, form: str) -> None:
+        """Every ``output_text`` part's text and every ``output_text`` delta and done event's text.
+
+        Function-call arguments are left alone.
+        """
+        for slots in text_slots(envelope.body, envelope.events).values():
+            if slots.kind == "output_text":
+                for holder, key in (*slots.full, *slots.deltas, *slots.started):
+                    blank(holder, key, form)
+
+    def break_tool_arguments(self, envelope: Envelope, breaker: Callable[[str], str]) -> None:
+        """A ``function_call`` item's ``arguments``; streams: deltas, ``done`` event, finished items."""
+        for slots in text_slots(envelope.body, envelope.events).values():
+            if slots.kind == "function_call":
+                _respread(slots, breaker(slots.text))
+
+    def strip_usage(self, envelope: Envelope) -> None:
+        """The body's ``usage``; streams lose it from every ``response`` object."""
+        if envelope.events is not None:
+            for response in lifecycle_responses(envelope.events):
+                response.pop("usage", None)
+        elif isinstance(envelope.body, dict):
+            envelope.body.pop("usage", None)
+
+    def tax_usage(self, envelope: Envelope, reasoning_tokens: int, multiplier: float) -> None:
+        """``output_tokens`` and its ``reasoning_tokens`` detail grow; ``total_tokens`` follows."""
+        if envelope.events is None:
+            usages = [envelope.body.get("usage")] if isinstance(envelope.body, dict) else []
+        else:
+            usages = [response.get("usage") for response in lifecycle_responses(envelope.events)]
+        for usage in usages:
+            if isinstance(usage, dict):
+                tax_usage_counts(usage, "output_tokens", "input_tokens", reasoning_tokens, multiplier)
+
+    def content_filtered(self, envelope: Envelope, fraction: float | None) -> None:
+        """Status ``incomplete`` (reason ``content_filter``), the stream ending in ``response.incomplete``."""
+        if envelope.events is None:
+            finished = [envelope.body] if isinstance(envelope.body, dict) else []
+        else:
+            set_terminal(envelope.events, "response.incomplete")
+            finished = [r for r in lifecycle_responses(envelope.events) if r.get("status") != "in_progress"]
+        for response in finished:
+            response["status"] = "incomplete"
+            response["incomplete_details"] = {"reason": "content_filter"}
+        if fraction is None:
+            return
+        emptied: set[int] = set()
+        for slots in text_slots(envelope.body, envelope.events).values():
+            _respread(slots, cut(slots.text, fraction))
+            emptied.update(id(holder) for holder, key in slots.deltas if holder.get(key) == "")
+        if envelope.events is not None and emptied:
+            # The filter stopped generation: fragments past the cut were never sent.
+            envelope.events = [e for e in envelope.events if id(e.data) not in emptied]
+            renumber(envelope.events)
+
+    def events_edited(self, events: list[SseEvent]) -> None:
+        """Renumber ``sequence_number`` so it stays consecutive."""
+        renumber(events)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -462,9 +544,6 @@ def _stream_part(
 
 # --------------------------------------------------------------------------- shape helpers (envelope faults)
 
-Slot = tuple[dict[str, JSON], str]
-"""A JSON object and the key inside it that holds a piece of text."""
-
 SlotKind = Literal["output_text", "function_call"]
 
 
@@ -574,6 +653,15 @@ def _item_slots(item: dict[str, JSON]) -> Iterator[tuple[SlotKey, SlotKind, Slot
         for index, part in enumerate(_list(item.get("content"))):
             if isinstance(part, dict) and part.get("type") == "output_text":
                 yield (item_id, index), "output_text", (part, "text")
+
+
+def _respread(slots: TextSlots, text: str) -> None:
+    """Put ``text`` in every finished copy and spread it over the stream fragments (their layout kept)."""
+    for holder, key in slots.full:
+        holder[key] = text
+    fragments = [str(holder.get(key) or "") for holder, key in slots.deltas]
+    for (holder, key), piece in zip(slots.deltas, spread(fragments, text), strict=True):
+        holder[key] = piece
 
 
 def _int(value: JSON) -> int:
