@@ -42,19 +42,15 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from harness.delivery_http import response_headers
+from harness.serving import Message, Receive, Send
 from harness.wire import KEEPALIVE_COMMENT, Break, WireReply
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Peer = tuple[str, int]
 
 MIN_KEEPALIVE = 0.01

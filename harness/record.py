@@ -16,31 +16,24 @@ only ever receives the redacted request and reply.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import gzip
 import json
-import socket
+import os
 import sys
 import threading
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 
 import harness.dialects  # noqa: F401  (registers every built-in dialect)
 from harness import atomic
 from harness.dialects.base import dialect_for_path
 from harness.errors import UsageError
 from harness.redact import Redactor
-from harness.sources.cassette import CASSETTE_VERSION, Interaction, load_cassette
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from harness.serving import LifespanApp, Message, Receive, Send, UvicornService, answer, read_body
+from harness.sources.cassette import CASSETTE_VERSION, Interaction, load_cassette, parse_sse
 
 HOP_BY_HOP = frozenset(
     {
@@ -70,6 +63,13 @@ class CassetteWriter:
         if path.exists():
             existing = load_cassette(path)
             self._interactions = [i.model_dump(exclude_none=True) for i in existing.interactions]
+        try:  # refuse now what would fail at the first recorded call, in the server thread
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writable = os.access(path.parent, os.W_OK)
+        except OSError as exc:
+            raise UsageError(f"--cassette {path}: cannot write there: {exc.strerror or exc}") from None
+        if not writable:
+            raise UsageError(f"--cassette {path}: cannot write there: permission denied")
 
     def add(self, interaction: dict[str, Any]) -> None:
         """Validate ``interaction`` against the cassette format and append it to the file."""
@@ -83,45 +83,36 @@ class CassetteWriter:
         return len(self._interactions)
 
 
-class RecordingApp:
+class RecordingApp(LifespanApp):
     """The ASGI app: forward, pass the reply through as it arrives, record provider calls."""
 
     def __init__(
         self, upstream: str, writer: CassetteWriter, redactor: Redactor, *, timeout: float = 600.0
     ) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.writer = writer
         self.redactor = redactor
         self.timeout = timeout
-        self.started = threading.Event()
         self.skipped = 0
         """Provider calls forwarded but not recorded (a reply that is neither JSON nor a stream)."""
         self._client: httpx.AsyncClient | None = None
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
+    async def startup(self) -> None:
+        """Open the upstream client."""
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=30.0))
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=30.0))
-                await send({"type": "lifespan.startup.complete"})
-                self.started.set()
-            elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def shutdown(self) -> None:
+        """Close the upstream client."""
+        if self._client is not None:
+            await self._client.aclose()
 
-    async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Message, receive: Receive, send: Send) -> None:
+        """Forward one request and pass its reply back; record it if it is a provider call."""
         assert self._client is not None, "the app serves requests only after its lifespan started"
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        body = await _read_body(receive)
+        body = await read_body(receive) or b""
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -137,7 +128,7 @@ class RecordingApp:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             text = f"harness record: upstream {self.upstream} failed: {type(exc).__name__}"
-            await _answer(send, 502, text.encode())
+            await answer(send, 502, text.encode(), "text/plain; charset=utf-8")
             return
         head_delay = loop.time() - started
         chunks: list[tuple[float, bytes]] = []
@@ -182,7 +173,10 @@ class RecordingApp:
         request: dict[str, Any] = {"method": "POST", "path": path, "body": self.redactor.json(request_body)}
         if query:
             request["query"] = self.redactor.query(query)
-        self.writer.add({"request": request, "response": recorded})
+        try:
+            self.writer.add({"request": request, "response": recorded})
+        except OSError as exc:
+            print(f"harness record: not recorded: {path} (cannot write the cassette: {exc})", file=sys.stderr)
 
 
 def _recorded_response(
@@ -222,76 +216,16 @@ def _decompress(data: bytes, encoding: str) -> bytes:
     return data
 
 
-def parse_sse(chunks: list[tuple[float, bytes]]) -> list[tuple[float, str | None, Any]]:
-    """Server-sent events in timed byte chunks → ``(at, event, data)``; ``at``: when the event completed.
-
-    Comment-only blocks (``: keep-alive``) are dropped; JSON data is decoded, other data kept as text.
-    """
-    events: list[tuple[float, str | None, Any]] = []
-    buffer = ""
-    decoder = _utf8_decoder()
-    for at, chunk in chunks:
-        buffer += decoder.decode(chunk)
-        buffer = buffer.replace("\r\n", "\n")
-        while "\n\n" in buffer:
-            block, buffer = buffer.split("\n\n", 1)
-            event = _event(block)
-            if event is not None:
-                events.append((at, *event))
-    tail = _event(buffer + decoder.decode(b"", final=True))
-    if tail is not None:  # a stream cut without its final blank line still recorded its last event
-        events.append((chunks[-1][0] if chunks else 0.0, *tail))
-    return events
-
-
-def _utf8_decoder() -> Any:
-    return codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-
-def _event(block: str) -> tuple[str | None, Any] | None:
-    name: str | None = None
-    data: list[str] = []
-    for line in block.split("\n"):
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "event":
-            name = value
-        elif field == "data":
-            data.append(value)
-    if not data:
-        return None
-    text = "\n".join(data)
-    try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError:
-        return name, text
-    return name, decoded if isinstance(decoded, dict) else text
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _answer(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-class Recorder:
+class Recorder(UvicornService):
     """The recording proxy on uvicorn: ``with Recorder(upstream, "c.json") as rec: ...rec.url...``.
 
     Point the pipeline's ``base_url`` at :attr:`openai_base_url` / :attr:`anthropic_base_url`;
     ``redact_headers`` and ``redact_patterns`` add to the default redaction rules.
     """
+
+    what = "the recording proxy"
+    thread_name = "harness-record"
+    app: RecordingApp
 
     def __init__(
         self,
@@ -306,78 +240,14 @@ class Recorder:
         parsed = httpx.URL(upstream)
         if parsed.scheme not in {"http", "https"} or not parsed.host:
             raise UsageError(f"--upstream {upstream!r}: expected an http:// or https:// URL")
-        self.host = "127.0.0.1"
         self.writer = CassetteWriter(Path(cassette))
         redactor = Redactor(redact_headers or (), redact_patterns or ())
-        self.app = RecordingApp(upstream, self.writer, redactor, timeout=timeout)
-        try:
-            self._socket = socket.create_server((self.host, port))
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}") from None
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, loop="asyncio", lifespan="on", log_config=None, log_level="warning", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:port`` of the proxy."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def openai_base_url(self) -> str:
-        """What ``OPENAI_BASE_URL`` should be while recording."""
-        return f"{self.url}/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """What ``ANTHROPIC_BASE_URL`` should be while recording."""
-        return self.url
+        super().__init__(RecordingApp(upstream, self.writer, redactor, timeout=timeout), "127.0.0.1", port)
 
     @property
     def recorded(self) -> int:
         """Interactions in the cassette (including any it held before)."""
         return len(self.writer)
-
-    def start(self, timeout: float = 30.0) -> Recorder:
-        """Run uvicorn in a background thread; returns once the proxy accepts requests."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.run,
-                kwargs={"sockets": [self._socket]},
-                name="harness-record",
-                daemon=True,
-            )
-            self._thread.start()
-            if not self.app.started.wait(timeout):
-                self.stop()
-                raise RuntimeError(f"the recording proxy did not start within {timeout:g}s")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop uvicorn and join its thread."""
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._socket.close()
-
-    def serve_forever(self) -> None:
-        """Run in this thread until interrupted (Ctrl-C)."""
-        try:
-            self._server.run(sockets=[self._socket])
-        finally:
-            self._socket.close()
-
-    def __enter__(self) -> Recorder:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"Recorder({self.url} → {self.app.upstream}, {self.writer.path})"

@@ -23,24 +23,20 @@ import asyncio
 import ipaddress
 import os
 import re
-import socket
-import threading
 from collections import OrderedDict
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
-
-import uvicorn
 
 import harness.dialects  # noqa: F401  (registers every built-in dialect)
 from harness import control
 from harness.case import CaseState
 from harness.delivery_http import is_chunked
-from harness.delivery_socket import Channel, Clock, Message, Receive, Send, Transports, play, protocol_class
+from harness.delivery_socket import Channel, Clock, Transports, play, protocol_class
 from harness.dialects.base import Dialect, dialect_for_path
 from harness.errors import UsageError
 from harness.responder import Responder
 from harness.seeding import rng_for
+from harness.serving import LifespanApp, Message, Receive, Send, UvicornService, answer, read_body
 from harness.wire import WireReply
 
 if TYPE_CHECKING:
@@ -216,44 +212,31 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-class ProviderApp:
+class ProviderApp(LifespanApp):
     """The ASGI app: dialect paths answered by the Provider, ``/_harness/`` by the control API."""
 
     def __init__(self, provider: Provider, transports: Transports | None = None) -> None:
+        super().__init__()
         self.provider = provider
         self.transports = transports if transports is not None else Transports()
         self.closing = asyncio.Event()
         """Set when the server stops: every held connection is released at once."""
-        self.started = threading.Event()
-        """Set once the app's lifespan has started (the server is about to accept)."""
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.loop = asyncio.get_running_loop()
-                await send({"type": "lifespan.startup.complete"})
-                self.started.set()
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def startup(self) -> None:
+        """Note the event loop, so that :meth:`close` can reach it from another thread."""
+        self.loop = asyncio.get_running_loop()
 
     def close(self) -> None:
         """Release every held connection (thread-safe)."""
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.closing.set)
 
-    async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Message, receive: Receive, send: Send) -> None:
+        """Answer a model request, or a control request."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
-        body = await _read_body(receive, MAX_BODY)
+        body = await read_body(receive, MAX_BODY)
         if body is None:
             await _answer(send, control.ControlReply.text(413, f"request body over {MAX_BODY} bytes"))
             return
@@ -275,31 +258,8 @@ class ProviderApp:
         await play(reply, channel, self.provider.clock, chunked=is_chunked(reply, body))
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None past ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 async def _answer(send: Send, reply: control.ControlReply) -> None:
-    headers = [
-        (b"content-type", reply.content_type.encode()),
-        (b"content-length", str(len(reply.body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+    await answer(send, reply.status, reply.body, reply.content_type)
 
 
 def _bad_request(dialect: Dialect, message: str, seed: int) -> WireReply:
@@ -318,13 +278,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ProviderServer:
+class ProviderServer(UvicornService):
     """The fake provider on uvicorn: ``with ProviderServer(scenario) as server: ...server.url...``.
 
     ``port=0`` picks a free port (bound at construction, so :attr:`url` is known at once).
     ``time_scale`` and ``seed`` default to the scenario's; ``hold_cap`` bounds every hang
     (real seconds). Binding a non-loopback ``host`` requires ``token``.
     """
+
+    what = "the fake provider server"
+    app: ProviderApp
 
     def __init__(
         self,
@@ -349,87 +312,20 @@ class ProviderServer:
             case_log_size=case_log_size,
         )
         self.transports = Transports()
-        self.app = ProviderApp(self.provider, self.transports)
-        self.host = host
-        self._socket = _listen(host, port)
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
+        super().__init__(
+            ProviderApp(self.provider, self.transports),
+            host,
+            port,
             http=protocol_class(self.transports),
-            loop="asyncio",
-            lifespan="on",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
             proxy_headers=False,
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the server."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def openai_base_url(self) -> str:
-        """What ``OPENAI_BASE_URL`` (or ``OpenAI(base_url=...)``) should be."""
-        return f"{self.url}/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        """What ``ANTHROPIC_BASE_URL`` (or ``Anthropic(base_url=...)``) should be."""
-        return self.url
-
-    def start(self, timeout: float = 30.0) -> ProviderServer:
-        """Run uvicorn in a background thread; returns once the app has started."""
-        if self._thread is not None:
-            return self
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="harness-serve", daemon=True
-        )
-        self._thread.start()
-        if not self.app.started.wait(timeout) or not self._thread.is_alive():
-            self.stop()
-            raise RuntimeError(f"the fake provider server did not start within {timeout:g}s")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Release held connections, stop uvicorn and join its thread."""
+    def release(self) -> None:
+        """Release every held connection, so that uvicorn can stop at once."""
         self.app.close()
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._socket.close()
-
-    def serve_forever(self) -> None:
-        """Run uvicorn in this thread until interrupted (Ctrl-C)."""
-        try:
-            self._server.run(sockets=[self._socket])
-        finally:
-            self._socket.close()
-
-    def __enter__(self) -> ProviderServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"ProviderServer({self.url}, seed={self.provider.seed})"
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: a free one), so the port is known before uvicorn runs."""
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -23,9 +23,8 @@ import harness.dialects  # noqa: F401  (registers every built-in dialect)
 from harness import atomic
 from harness.dialects.base import dialect_for_path
 from harness.errors import ScenarioError
-from harness.record import parse_sse
 from harness.redact import Redactor
-from harness.sources.cassette import CASSETTE_VERSION, CassetteFile, load_cassette
+from harness.sources.cassette import CASSETTE_VERSION, CassetteFile, load_cassette, parse_sse
 from harness.validation import describe
 
 
@@ -36,7 +35,10 @@ def import_vcr(source: Path, out: Path, redactor: Redactor | None = None) -> int
         raise ScenarioError(str(source), "interactions", "expected at least one provider call; got none")
     document = {"version": CASSETTE_VERSION, "interactions": interactions}
     CassetteFile.model_validate(document)
-    atomic.write_text(out, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    try:
+        atomic.write_text(out, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    except OSError as exc:
+        raise ScenarioError(str(out), "file", f"cannot write the cassette: {exc.strerror or exc}") from None
     load_cassette(out)  # the same checks a replay makes, so a bad import fails here and not later
     return len(interactions)
 

@@ -49,6 +49,7 @@ import pydantic
 import harness.dialects  # noqa: F401  (registers every built-in dialect, so paths resolve)
 from harness.dialects.base import dialect_for_path
 from harness.errors import ScenarioError
+from harness.faults._framing import parse_frame
 from harness.redact import DEFAULT_REDACTOR
 from harness.sources.inline import estimate_tokens
 from harness.validation import StrictModel, validate
@@ -397,6 +398,33 @@ def _with_refusal(completion: Completion, refusal: str | None) -> Completion:
     if refusal:
         completion.refusal, completion.text, completion.finish = refusal, None, Finish.REFUSAL
     return completion
+
+
+def parse_sse(chunks: list[tuple[float, bytes]]) -> list[tuple[float, str | None, Any]]:
+    """Server-sent events in timed byte chunks → ``(at, event, data)``; ``at``: when the event completed.
+
+    Comment-only blocks (``: keep-alive``) are dropped; a JSON object is decoded, other data kept as text.
+    """
+    events: list[tuple[float, str | None, Any]] = []
+    buffer = b""
+    for at, chunk in chunks:
+        buffer = (buffer + chunk).replace(b"\r\n", b"\n")
+        while b"\n\n" in buffer:
+            frame, buffer = buffer.split(b"\n\n", 1)
+            _add_event(events, at, frame)
+    # A stream cut without its final blank line still recorded its last event.
+    _add_event(events, chunks[-1][0] if chunks else 0.0, buffer)
+    return events
+
+
+def _add_event(events: list[tuple[float, str | None, Any]], at: float, frame: bytes) -> None:
+    event = parse_frame(frame)
+    if event is None:
+        return
+    data = event.data
+    if not isinstance(data, dict | str):  # JSON, but not an object: the cassette keeps it as text
+        data = json.dumps(data, ensure_ascii=False)
+    events.append((at, event.event, data))
 
 
 def last_user_message(body: Mapping[str, Any]) -> str | None:
