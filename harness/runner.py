@@ -157,8 +157,39 @@ def run_case(
         case.abandoned = True  # its later model calls and waits now end at once
     wall = time.perf_counter() - case.started
     memory_peak = case.memory.peak()
+    observation = _observation(
+        scenario,
+        target,
+        case,
+        value,
+        result,
+        wall=wall,
+        at=at,
+        skipped=case.skipped,
+        memory_peak=memory_peak,
+        rss_peak=rss.peak,
+        calls=_model_calls(case),
+    )
+    return observation, (result.thread if case.abandoned else None)
+
+
+def _observation(
+    scenario: Scenario,
+    target: Target,
+    case: CaseState,
+    value: Any,
+    result: _CaseResult,
+    *,
+    wall: float,
+    at: float,
+    skipped: float = 0.0,
+    memory_peak: int = 0,
+    rss_peak: int,
+    calls: list[ModelCall],
+) -> Observation:
+    """Classify a finished (or abandoned) case and record it; latency is in scenario time."""
     outcome, error, violation = classify(scenario, result)
-    latency = wall + case.skipped
+    latency = wall + skipped
     if outcome is Outcome.TIMEOUT:
         latency = max(latency, scenario.case_timeout)
     return Observation(
@@ -174,11 +205,11 @@ def run_case(
         error=error,
         violation=violation,
         memory_peak=memory_peak,
-        rss_peak=rss.peak,
-        calls=_model_calls(case),
+        rss_peak=rss_peak,
+        calls=calls,
         replay=replay_command(scenario, target, case.seed, case.index, case.time_scale),
         at=at,
-    ), (result.thread if case.abandoned else None)
+    )
 
 
 def run_wire_case(
@@ -202,23 +233,8 @@ def run_wire_case(
         result.done.set()
     wall = time.perf_counter() - started
     end = session.end()
-    outcome, error, violation = classify(scenario, result)
-    return Observation(
-        scenario=scenario.name,
-        target=target.label,
-        seed=case.seed,
-        case=case.index,
-        input=value,
-        outcome=outcome,
-        latency=max(wall, scenario.case_timeout) if outcome is Outcome.TIMEOUT else wall,
-        wall=wall,
-        output=result.output if outcome in (Outcome.KEPT, Outcome.GARBAGE) else None,
-        error=error,
-        violation=violation,
-        rss_peak=end.rss_peak,
-        calls=end.calls,
-        replay=replay_command(scenario, target, case.seed, case.index, case.time_scale),
-        at=at,
+    return _observation(
+        scenario, target, case, value, result, wall=wall, at=at, rss_peak=end.rss_peak, calls=end.calls
     )
 
 
@@ -231,59 +247,89 @@ def run_scenario(
     on_case: Callable[[Observation], None] | None = None,
 ) -> ScenarioResult:
     """Run every case (or the one asked for) of ``scenario`` against ``target`` and judge the SLOs."""
-    seed = scenario.seed if settings.seed is None else settings.seed
-    cases = scenario.cases if settings.cases is None else settings.cases
-    time_scale = scenario.time_scale if settings.time_scale is None else settings.time_scale
-    indices: Sequence[int] = [settings.only_case] if settings.only_case is not None else range(cases)
-    inputs = scenario.make_inputs(seed, max(indices) + 1 if indices else 0)
+    run = _Run.of(scenario, settings)
     if not isinstance(target, PyTarget):
-        run = _WireRun(seed, time_scale, indices, inputs, cases, settings.only_case)
         return _run_wire(scenario, target, run, journal, on_case)
     observations: list[Observation] = []
     stuck: list[threading.Thread] = []
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        responder = scenario.build_responder(seed)
-        stack.enter_context(Interceptor(responder, time_scale=time_scale))
+        responder = scenario.build_responder(run.seed)
+        stack.enter_context(Interceptor(responder, time_scale=run.time_scale))
         rss = stack.enter_context(RssSampler())
         stack.enter_context(tracing())  # once per run: starting it per case costs more than the case
-        for index in indices:
-            case = CaseState(seed=seed, index=index, deadline=scenario.case_timeout, time_scale=time_scale)
-            observation, thread = run_case(scenario, target, case, inputs[index], rss, started)
-            observations.append(observation)
+        for index in run.indices:
+            observation, thread = run_case(
+                scenario, target, run.case(scenario, index), run.inputs[index], rss, started
+            )
             if thread is not None:
                 stuck.append(thread)
-            if journal is not None:
-                journal.append(observation)
-            if on_case is not None:
-                on_case(observation)
+            _emit(observation, observations, journal, on_case)
     alive = [t for t in stuck if t.is_alive()]
     if alive:
-        _quarantine(responder, time_scale, alive)
+        _quarantine(responder, run.time_scale, alive)
         warnings.warn(
             f"{scenario.name}: {len(alive)} pipeline call(s) still running past their deadline; "
             "their model calls will fail with CaseDeadlineExceeded",
             RuntimeWarning,
             stacklevel=2,
         )
-    replay = replay_command(scenario, target, seed, settings.only_case, time_scale, cases)
-    return judge(scenario, target, observations, replay)
+    return judge(scenario, target, observations, run.replay(scenario, target))
 
 
 @dataclass(frozen=True)
-class _WireRun:
+class _Run:
+    """The command-line settings resolved against one scenario."""
+
     seed: int
     time_scale: float
-    indices: Sequence[int]
-    inputs: Sequence[Any]
     cases: int
     only_case: int | None
+    inputs: Sequence[Any]
+
+    @classmethod
+    def of(cls, scenario: Scenario, settings: RunSettings) -> _Run:
+        """Each setting the user left out takes the scenario's value."""
+        seed = scenario.seed if settings.seed is None else settings.seed
+        cases = scenario.cases if settings.cases is None else settings.cases
+        time_scale = scenario.time_scale if settings.time_scale is None else settings.time_scale
+        count = settings.only_case + 1 if settings.only_case is not None else cases
+        return cls(seed, time_scale, cases, settings.only_case, scenario.make_inputs(seed, count))
+
+    @property
+    def indices(self) -> Sequence[int]:
+        """The case indices to run: all of them, or the one asked for."""
+        return [self.only_case] if self.only_case is not None else range(self.cases)
+
+    def case(self, scenario: Scenario, index: int) -> CaseState:
+        """A fresh case state for case ``index``."""
+        return CaseState(
+            seed=self.seed, index=index, deadline=scenario.case_timeout, time_scale=self.time_scale
+        )
+
+    def replay(self, scenario: Scenario, target: Target) -> str:
+        """The command that reruns this run of the scenario against ``target``."""
+        return replay_command(scenario, target, self.seed, self.only_case, self.time_scale, self.cases)
+
+
+def _emit(
+    observation: Observation,
+    observations: list[Observation],
+    journal: Journal | None,
+    on_case: Callable[[Observation], None] | None,
+) -> None:
+    """Keep an observation, journal it as it happens, and tell the listener."""
+    observations.append(observation)
+    if journal is not None:
+        journal.append(observation)
+    if on_case is not None:
+        on_case(observation)
 
 
 def _run_wire(
     scenario: Scenario,
     target: Target,
-    run: _WireRun,
+    run: _Run,
     journal: Journal | None,
     on_case: Callable[[Observation], None] | None,
 ) -> ScenarioResult:
@@ -296,17 +342,14 @@ def _run_wire(
     started = time.perf_counter()
     with target.open(scenario, run.seed, run.time_scale) as session:
         for index in run.indices:
-            case = CaseState(
-                seed=run.seed, index=index, deadline=scenario.case_timeout, time_scale=run.time_scale
+            case = run.case(scenario, index)
+            _emit(
+                run_wire_case(scenario, target, session, case, run.inputs[index], started),
+                observations,
+                journal,
+                on_case,
             )
-            observation = run_wire_case(scenario, target, session, case, run.inputs[index], started)
-            observations.append(observation)
-            if journal is not None:
-                journal.append(observation)
-            if on_case is not None:
-                on_case(observation)
-    replay = replay_command(scenario, target, run.seed, run.only_case, run.time_scale, run.cases)
-    return judge(_with_crash_slo(scenario), target, observations, replay)
+    return judge(_with_crash_slo(scenario), target, observations, run.replay(scenario, target))
 
 
 def _with_crash_slo(scenario: Scenario) -> Scenario:
