@@ -100,13 +100,11 @@ class AnthropicMessages(Dialect):
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
             raise ValueError("'max_tokens' must be an integer")
         forced_tool, tool_schema = _forced_tool(data)
-        return ModelRequest(
-            dialect=self.name,
-            path=path,
-            body=data,
-            headers={k.lower(): v for k, v in headers.items()},
+        return self.request(
+            path,
+            data,
+            headers,
             model=model,
-            stream=data.get("stream") is True,
             response_schema=tool_schema if forced_tool else _output_schema(data),
             forced_tool=forced_tool,
             max_tokens=max_tokens,

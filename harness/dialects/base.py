@@ -16,6 +16,7 @@ import random
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from harness.registry import Registry
 from harness.wire import JSON, Completion, Envelope, ModelRequest, Segment, SseEvent, WireReply
@@ -34,6 +35,19 @@ class Dialect(ABC):
     @abstractmethod
     def parse(self, path: str, body: bytes, headers: Mapping[str, str]) -> ModelRequest:
         """Parse a request; raises ``ValueError`` with a short reason when it is not this dialect's."""
+
+    def request(
+        self, path: str, data: dict[str, JSON], headers: Mapping[str, str], **fields: Any
+    ) -> ModelRequest:
+        """A parsed request with the fields every dialect reads the same way (headers, stream flag)."""
+        return ModelRequest(
+            dialect=self.name,
+            path=path,
+            body=data,
+            headers={k.lower(): v for k, v in headers.items()},
+            stream=data.get("stream") is True,
+            **fields,
+        )
 
     @abstractmethod
     def render(self, completion: Completion, request: ModelRequest, rng: random.Random) -> Envelope:

@@ -114,13 +114,11 @@ class OpenAIChat(Dialect):
             raise ValueError("'messages' must be a list")
         forced_tool, tool_schema = _forced_tool(data)
         stream_options = data.get("stream_options")
-        return ModelRequest(
-            dialect=self.name,
-            path=path,
-            body=data,
-            headers={k.lower(): v for k, v in headers.items()},
+        return self.request(
+            path,
+            data,
+            headers,
             model=model,
-            stream=data.get("stream") is True,
             include_usage=isinstance(stream_options, dict) and stream_options.get("include_usage") is True,
             response_schema=tool_schema if forced_tool else _response_format_schema(data),
             forced_tool=forced_tool,

@@ -116,13 +116,11 @@ class OpenAIResponses(Dialect):
         if not isinstance(model, str):
             raise ValueError("'model' must be a string")
         forced_tool, tool_schema = _forced_tool(data)
-        return ModelRequest(
-            dialect=self.name,
-            path=path,
-            body=data,
-            headers={k.lower(): v for k, v in headers.items()},
+        return self.request(
+            path,
+            data,
+            headers,
             model=model,
-            stream=data.get("stream") is True,
             response_schema=tool_schema if forced_tool else _text_format_schema(data),
             forced_tool=forced_tool,
             max_tokens=_token_limit(data),
