@@ -62,6 +62,9 @@ _EXPORTS: dict[str, str] = {
     "SLOFailure": "harness.errors",
 }
 
+_SUBMODULES = frozenset({"strategies"})
+"""Public submodules loaded on first attribute access (Hypothesis strategies import hypothesis)."""
+
 __all__ = [
     "CLEAN",
     "DIALECTS",
@@ -110,6 +113,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import a public name on first use."""
+    if name in _SUBMODULES:  # ``harness.strategies`` without importing it first
+        return importlib.import_module(f"harness.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -22,6 +22,8 @@ import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from harness.wire import LazyBody
+
 
 class CaseDeadlineExceeded(BaseException):
     """The case ran past its deadline: the pipeline would have hung. Not an ``Exception`` on purpose."""
@@ -39,8 +41,8 @@ class ServedCall:
     faults: list[str]
     """Labels of the faults applied, in order."""
     status: int
-    body: bytes
-    """The exact bytes served (before any break)."""
+    body: bytes | LazyBody
+    """The exact bytes served (before any break); a huge lazy reply's as a :class:`~harness.wire.LazyBody`."""
     injected_delay: float
     """Seconds of delay the faults injected (scenario time)."""
     input_tokens: int = 0

@@ -64,7 +64,9 @@ def run(
         str | None,
         typer.Option(
             help="A command serving --target-url; launched per scenario with OPENAI_BASE_URL and "
-            "ANTHROPIC_BASE_URL pointing at the fake provider, watched (RSS, crash, OOM) and stopped."
+            "ANTHROPIC_BASE_URL pointing at the fake provider, watched (RSS, crash, OOM) and stopped. "
+            "'demo' (or demo:naive, demo:hardened): the bundled demo service on a free port, capped at "
+            "200MB, running the huge-payload scenario unless scenarios are given."
         ),
     ] = None,
     target_url: Annotated[
@@ -214,6 +216,195 @@ def import_vcr(
 
     count = convert(source, cassette, Redactor(redact_header or (), redact_pattern or ()))
     print(f"harness: {count} provider call(s) from {source} written to {cassette}")
+
+
+@app.command()
+def fuzz(
+    target: Annotated[str, typer.Option("--target", "-t", help="The pipeline: py:package.module:function.")],
+    contract: Annotated[
+        str | None,
+        typer.Option(help="The output contract: package.module:Model or a JSON Schema file (.json/.yaml)."),
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Take provider, source, contract, input and case timeout from this scenario file."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Clean replies from package.module:Model or a JSON Schema file (default: contract)."
+        ),
+    ] = None,
+    allowed_error: Annotated[
+        list[str] | None,
+        typer.Option(help="A declared clean error, package.module:Exception (repeatable)."),
+    ] = None,
+    input_text: Annotated[
+        str | None, typer.Option("--input", help="The pipeline input (default: a sign-up sentence).")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Dialect whose faults to draw: openai-chat, openai-responses, …")
+    ] = None,
+    max_examples: Annotated[int, typer.Option(min=1, help="Examples the search runs.")] = 200,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the search (same seed, same classes).")] = 0,
+    max_faults: Annotated[int, typer.Option(min=1, help="Longest fault chain drawn.")] = 3,
+    only: Annotated[list[str] | None, typer.Option(help="Draw only this fault (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Never draw this fault (repeatable).")] = None,
+    case_timeout: Annotated[
+        str | None, typer.Option(help="Scenario time an example may take before it is a hang (default 60s).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option(help="Folder for reports/<run-id>/.")] = Path("reports"),
+    run_id: Annotated[str | None, typer.Option(help="Report folder name (default: time and seed).")] = None,
+    save_cases: Annotated[
+        Path | None, typer.Option(help="Write each minimal failing case here as a scenario file.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Search fault chains for the ways a pipeline breaks; shrink each to its minimal chain."""
+    from harness.fuzz_session import FuzzRequest, execute_fuzz
+
+    request = FuzzRequest(
+        target=target,
+        scenario=scenario,
+        contract=contract,
+        source=source,
+        allowed_errors=list(allowed_error or []),
+        input=input_text,
+        provider=provider,
+        case_timeout=case_timeout,
+        seed=seed,
+        max_examples=max_examples,
+        max_faults=max_faults,
+        only=list(only or []),
+        exclude=list(exclude or []),
+        report_dir=report_dir,
+        run_id=run_id,
+        save_cases=save_cases,
+        progress=progress,
+        argv=["harness", *sys.argv[1:]],
+    )
+    raise typer.Exit(execute_fuzz(request, Console()))
+
+
+@app.command()
+def replay(
+    case: Annotated[str, typer.Argument(help="reports/<run-id>/report.json#<class> or a saved case file.")],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="py:… or http://… (default: the report's target)."),
+    ] = None,
+    target_cmd: Annotated[
+        str | None, typer.Option(help="A command serving --target-url, launched for the replay.")
+    ] = None,
+    target_url: Annotated[str | None, typer.Option(help="The URL --target-cmd serves.")] = None,
+) -> None:
+    """Re-run one saved failing case: exit 1 if it still fails, 0 if it is fixed."""
+    from harness.replay import replay as replay_case
+
+    raise typer.Exit(
+        replay_case(case, Console(), target=target, target_cmd=target_cmd, target_url=target_url)
+    )
+
+
+@app.command()
+def load(
+    scenario: Annotated[Path, typer.Argument(help="The scenario file (its load: block gives the defaults).")],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="http://host:port/path (a running service) or py:pkg.mod:fn."),
+    ] = None,
+    target_cmd: Annotated[
+        str | None, typer.Option(help="A command serving --target-url, launched and watched (RSS, OOM).")
+    ] = None,
+    target_url: Annotated[str | None, typer.Option(help="The URL --target-cmd serves.")] = None,
+    target_memory_limit: Annotated[
+        str | None, typer.Option(help="Kill the launched target's process tree past this RSS, e.g. 512MB.")
+    ] = None,
+    users: Annotated[int | None, typer.Option(min=1, help="Concurrent Locust users.")] = None,
+    spawn_rate: Annotated[float | None, typer.Option(min=0.001, help="Users started per second.")] = None,
+    duration: Annotated[str | None, typer.Option(help="How long to push, e.g. 30s or 2m.")] = None,
+    pacing: Annotated[
+        str | None, typer.Option(help="Time between one user's request starts, e.g. 500ms (0: back to back).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of inputs and faults (default: the scenario's).")
+    ] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(min=0.0, help="Real seconds the provider sleeps per injected second.")
+    ] = None,
+    abort_on_fail: Annotated[
+        bool | None, typer.Option(help="Stop early once an SLO stays broken for the grace period.")
+    ] = None,
+    grace: Annotated[str | None, typer.Option(help="Grace period of --abort-on-fail, e.g. 10s.")] = None,
+    report_dir: Annotated[Path, typer.Option(help="Folder for reports/<run-id>/.")] = Path("reports"),
+    run_id: Annotated[str | None, typer.Option(help="Report folder name (default: time and seed).")] = None,
+    provider_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port of the fake provider (default: free, or 9797).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the live view.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Locust worker processes on this machine (0: one process).")
+    ] = 0,
+    master: Annotated[
+        bool, typer.Option("--master", help="Be the master of workers started elsewhere.")
+    ] = False,
+    expect_workers: Annotated[
+        int | None, typer.Option(min=1, help="With --master: workers to wait for (default 1).")
+    ] = None,
+    master_bind_host: Annotated[
+        str | None, typer.Option(help="With --master: interface to listen on (default: all).")
+    ] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker", help="Be a worker: send load for the master at --master-host.")
+    ] = False,
+    master_host: Annotated[str | None, typer.Option(help="With --worker: the master's address.")] = None,
+    master_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="The master's port (default 5557).")
+    ] = None,
+) -> None:
+    """Load-test a pipeline service with Locust while the fake provider misbehaves; SLOs gate the run."""
+    from harness.load.distributed import Topology, serve_worker
+    from harness.load.plan import load_request, plan_load
+
+    topology = Topology.from_options(
+        workers=workers,
+        master=master,
+        worker=worker,
+        expect_workers=expect_workers,
+        master_host=master_host,
+        master_bind_host=master_bind_host,
+        master_port=master_port,
+    )
+
+    request = load_request(
+        scenario=scenario,
+        target=target,
+        target_cmd=target_cmd,
+        target_url=target_url,
+        target_memory_limit=target_memory_limit,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        pacing=pacing,
+        seed=seed,
+        time_scale=time_scale,
+        abort_on_fail=abort_on_fail,
+        grace=grace,
+        report_dir=report_dir,
+        run_id=run_id,
+        provider_port=provider_port,
+        progress=progress,
+        argv=["harness", *sys.argv[1:]],
+        topology=topology,
+    )
+    if topology.role == "worker":  # no provider, target or report: the master owns them
+        pacing_s = request.pacing or 0.0
+        raise typer.Exit(serve_worker(str(scenario), target or "", topology, seed=seed, pacing=pacing_s))
+    plan = plan_load(request)  # bad input ends here, before Locust is imported
+    import harness.runner  # noqa: F401  (respx → httpcore → trio needs select.epoll: import before gevent)
+    from harness.load.engine import execute as execute_load  # imports Locust: gevent patches from here on
+
+    raise typer.Exit(execute_load(plan))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@
                             400 with the one-line :class:`~harness.errors.ScenarioError` text
                             and the old scenario stays
 ``GET  /_harness/stats``    model requests served, per-fault, per-label and per-status counts
-``GET  /_harness/cases``    the case log: case id, call, faults, status, body bytes (newest last)
+``GET  /_harness/cases``    the case log: case id, call, faults, status, body bytes, time received
+                            (unix seconds; newest last)
 ``POST /_harness/reset``    clears counters, case log, the case counter and pinned cases
 ==========================  =================================================================
 
@@ -67,6 +68,8 @@ class CaseRecord:
     path: str
     stream: bool
     pinned: bool
+    received: float = 0.0
+    """Unix time (seconds) the server took the request in: injected delays count from here."""
 
     def as_json(self) -> dict[str, Any]:
         """The record as a JSON object."""
@@ -79,6 +82,7 @@ class CaseRecord:
             "path": self.path,
             "stream": self.stream,
             "pinned": self.pinned,
+            "received": round(self.received, 6),
         }
 
 

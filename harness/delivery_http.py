@@ -164,7 +164,7 @@ def content_length(reply: WireReply) -> int:
     otherwise the client would have had a complete message. A fault may declare the
     original length with its own ``content-length`` header.
     """
-    sent = len(reply.body)
+    sent = reply.body_size
     declared = reply.header("content-length")
     length = int(declared) if declared is not None and declared.isdigit() else sent
     return max(length, sent + 1) if reply.ending is not None else length

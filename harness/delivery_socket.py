@@ -8,6 +8,9 @@ see; here the same fields are enacted on the socket, read the same way:
 - each segment is one ASGI body message, which uvicorn writes to the transport at once
   (one ``send`` per segment, TCP_NODELAY set on every connection), so ``split_utf8`` and
   ``slow_drip`` really split the bytes on the wire;
+- a lazy body (:class:`~harness.wire.SegmentStream`, a huge reply) is generated one segment
+  at a time in a worker thread, the next only after uvicorn's flow control let the previous
+  one go: the server never holds more than a segment or two of it;
 - framing is :func:`~harness.delivery_http.response_headers`: chunked for streams, else a
   content-length (larger than the body when the body breaks off);
 - ``before_head`` RESET: ``SO_LINGER 0`` and an abort, a real RST before any byte (httpx:
@@ -42,6 +45,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 
 import h11
@@ -49,7 +53,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from harness.delivery_http import response_headers
 from harness.serving import Message, Receive, Send
-from harness.wire import KEEPALIVE_COMMENT, Break, WireReply
+from harness.wire import KEEPALIVE_COMMENT, Break, Segment, Segments, WireReply
 
 Peer = tuple[str, int]
 
@@ -225,17 +229,17 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
         return
     headers = response_headers(reply, chunked=chunked)
     await channel.start(reply.status, headers)
-    segments = reply.segments
-    last = len(segments) - 1 if _completes(reply, headers, chunked=chunked) else -1
-    for number, segment in enumerate(segments):
-        if await channel.pause(clock.real(segment.delay)):
-            return
-        if number == last:
-            # The same bytes as a write then a finish, in one ASGI message instead of two.
-            await channel.finish(segment.data)
-            return
-        if segment.data:
-            await channel.write(segment.data)
+    completes = _completes(reply, headers, chunked=chunked)
+    pending: Segment | None = None
+    async with contextlib.aclosing(_segments(reply.segments)) as segments:
+        async for segment in segments:
+            if pending is not None and await _send(channel, clock, pending, last=False):
+                return
+            pending = segment
+    if pending is not None and await _send(channel, clock, pending, last=completes):
+        return
+    if completes and pending is not None:
+        return
     if reply.ending is Break.RESET:
         await channel.drop(rst=False)
     elif reply.ending is Break.HANG:
@@ -251,12 +255,55 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
             await channel.drop(rst=False)
 
 
+async def _send(channel: Channel, clock: Clock, segment: Segment, *, last: bool) -> bool:
+    """Wait the segment's delay, then send it (ending the body when ``last``); True if the client left."""
+    if await channel.pause(clock.real(segment.delay)):
+        return True
+    if last:
+        # The same bytes as a write then a finish, in one ASGI message instead of two.
+        await channel.finish(segment.data)
+    elif segment.data:
+        await channel.write(segment.data)
+    return False
+
+
+async def _segments(segments: Segments) -> AsyncGenerator[Segment, None]:
+    """The reply's segments; a lazy body is generated one segment at a time off the event loop.
+
+    Each segment is generated only once the previous one was handed to the transport, which
+    waits for the client to drain it (uvicorn's flow control): a huge body is never held whole.
+    """
+    if isinstance(segments, list):
+        for segment in segments:
+            yield segment
+        return
+    produced = iter(segments)
+    try:
+        while True:
+            generated = await asyncio.to_thread(_next, produced)
+            if generated is None:
+                return
+            yield generated
+    finally:
+        close = getattr(produced, "close", None)
+        # Cancelled mid-step, the generator still runs in its thread and cannot be closed: it is dropped.
+        with contextlib.suppress(ValueError):
+            if close is not None:
+                close()
+
+
+def _next(segments: Iterator[Segment]) -> Segment | None:
+    for segment in segments:
+        return segment
+    return None
+
+
 def _completes(reply: WireReply, headers: list[tuple[str, str]], *, chunked: bool) -> bool:
     """True when the body ends normally with exactly its declared content-length (no framing error)."""
     if chunked or reply.ending is not None:
         return False
     declared = next((v for k, v in headers if k == "content-length"), None)
-    return declared == str(sum(len(segment.data) for segment in reply.segments))
+    return declared == str(reply.body_size)
 
 
 async def _hold(channel: Channel, clock: Clock) -> None:

@@ -244,6 +244,17 @@ def rss_growth(observations: Sequence[Observation]) -> float:
     return slope * 60.0
 
 
+# --- throughput ----------------------------------------------------------------------------
+
+
+@metric("rps", Unit.NUMBER)
+def rps(observations: Sequence[Observation]) -> float:
+    """Pipeline requests answered per second of run time (throughput; load runs measure it over the run)."""
+    start = min(o.at for o in observations)
+    end = max(o.at + o.wall for o in observations)
+    return len(observations) / (end - start) if end > start else 0.0
+
+
 # --- model calls ---------------------------------------------------------------------------
 
 

@@ -234,6 +234,7 @@ class Service:
         current = tree_rss(self._process) if self._process is not None else 0
         with self._lock:
             self._peak = current
+            self._run_peak = max(self._run_peak, current)
 
     @property
     def peak(self) -> int:

@@ -7,6 +7,7 @@ Heavy modules are imported inside fixtures so merely installing harness costs py
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,41 @@ def harness_intercept(
     if isinstance(scenario, str | Path) and not Path(scenario).is_absolute():
         scenario = request.config.rootpath / scenario
     with intercept(scenario, seed=harness_seed, time_scale=harness_time_scale) as interceptor:
+        _fresh_case_per_example(request, interceptor)
         yield interceptor
+
+
+def _fresh_case_per_example(request: pytest.FixtureRequest, interceptor: Interceptor) -> None:
+    """Under ``@given``, start every example on a fresh case (call 1, empty log) of the same interceptor.
+
+    Hypothesis runs the test body once per example inside one fixture setup, so without this
+    the call counter and log would run on across examples and a replayed example would see
+    call 5 where it first saw call 1. A pipeline left waiting at the case deadline raises
+    :class:`~harness.strategies.PipelineHung` (an ``AssertionError``) so Hypothesis shrinks it.
+    """
+    handle = getattr(getattr(request, "function", None), "hypothesis", None)
+    if handle is None:
+        return
+    from harness.case import CaseDeadlineExceeded, CaseState
+    from harness.strategies import PipelineHung
+
+    inner = handle.inner_test
+
+    @functools.wraps(inner)
+    def each_example(*args: Any, **kwargs: Any) -> Any:
+        interceptor.case = CaseState(
+            seed=interceptor.responder.seed,
+            index=0,
+            deadline=interceptor.deadline,
+            time_scale=interceptor.time_scale,
+        )
+        try:
+            return inner(*args, **kwargs)
+        except CaseDeadlineExceeded as exc:
+            raise PipelineHung(f"the pipeline hung: {exc}") from exc
+
+    handle.inner_test = each_example
+    request.addfinalizer(lambda: setattr(handle, "inner_test", inner))
 
 
 @pytest.fixture(autouse=True)

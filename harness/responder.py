@@ -8,6 +8,7 @@ fake provider server) only turn that reply into a response.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -75,7 +76,7 @@ class Responder:
                     stream=request.stream,
                     faults=reply.faults,
                     status=reply.status,
-                    body=reply.body,
+                    body=reply.served_body,
                     injected_delay=reply.total_delay,
                     input_tokens=completion.input_tokens,
                     output_tokens=completion.output_tokens,
@@ -124,18 +125,28 @@ class Responder:
 
         for position, use in ordered:
             if use.fault.layer is Layer.CONTENT:
-                completion = use.apply_to(completion, context(position, use))
+                completion = use.apply_to(built(completion), context(position, use))
+        if any(use.fault.layer is Layer.ENVELOPE for use in uses):
+            # Envelope faults edit the text inside the envelope: they get it built.
+            completion = built(completion)
         envelope = dialect.render(completion, request, rng_for(seed, "render", case, call))
         for position, use in ordered:
             if use.fault.layer is Layer.ENVELOPE:
                 envelope = use.apply_to(envelope, context(position, use))
-        reply = dialect.serialize(envelope)
+        reply = dialect.serialize(envelope, lazy=completion.lazy_text is not None)
         if completion.head_delay or completion.chunk_times:
             recorded_timing(reply, completion.head_delay, completion.chunk_times)
         for position, use in ordered:
             if use.fault.layer is Layer.TRANSPORT:
                 reply = use.apply_to(reply, context(position, use))
         return reply, completion
+
+
+def built(completion: Completion) -> Completion:
+    """``completion`` with a lazy text built into its plain ``text``, for a fault that reads the text."""
+    if completion.lazy_text is None:
+        return completion
+    return dataclasses.replace(completion, text=str(completion.lazy_text), lazy_text=None)
 
 
 def recorded_timing(reply: WireReply, head_delay: float, chunk_times: tuple[float, ...]) -> None:
@@ -146,7 +157,8 @@ def recorded_timing(reply: WireReply, head_delay: float, chunk_times: tuple[floa
     chunk keep their recorded times and the pace in between follows the recording.
     """
     reply.head_delay = head_delay
-    segments, times = reply.segments, chunk_times
+    segments, times = list(reply.segments), chunk_times
+    reply.segments = segments
     if not segments or not times:
         return
     count = len(segments)

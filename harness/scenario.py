@@ -33,6 +33,7 @@ from harness.scenario_schema import (
     SOURCE_KINDS,
     ContractSpec,
     FakerInputsSpec,
+    LoadSpec,
     RuleSpec,
     ScenarioSpec,
     SourceSpec,
@@ -69,6 +70,25 @@ class FakerInputs:
     locale: str
 
 
+@dataclass(frozen=True)
+class LoadConfig:
+    """The scenario's ``load:`` block: ``harness load`` defaults (command-line options override)."""
+
+    users: int = 10
+    spawn_rate: float | None = None
+    """Users started per second (None: all of them within the first second)."""
+    duration: float = 30.0
+    pacing: float = 0.0
+    """Seconds between the starts of one user's requests (0: back to back)."""
+    abort_on_fail: bool = False
+    abort_slos: list[str] | None = None
+    """With ``abort_on_fail``: the SLO texts that abort (None: every SLO)."""
+    grace: float = 10.0
+    """Seconds an SLO must stay broken before ``abort_on_fail`` stops the run."""
+    memory_limit: int | None = None
+    """Cap (bytes) on the launched target's process-tree RSS, like a container's memory limit."""
+
+
 @dataclass
 class Scenario:
     """A loaded, validated scenario: everything a run needs."""
@@ -89,6 +109,8 @@ class Scenario:
     xfail: dict[str, XFail]
     """Target label → expected failure."""
     inputs: list[Any] | FakerInputs
+    load: LoadConfig | None = None
+    """The ``load:`` block, if the file has one."""
     _faker: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -237,6 +259,7 @@ def parse_scenario(data: Any, path: str | Path) -> Scenario:
         slos=slos,
         xfail=_build_xfail(spec.xfail, slos, where),
         inputs=inputs,
+        load=_build_load(spec.load, slos, where),
     )
 
 
@@ -478,6 +501,42 @@ def _build_xfail(specs: Mapping[str, XFailSpec], slos: Sequence[SLO], where: str
             texts.append(normal)
         xfail[label] = XFail(spec.reason, texts)
     return xfail
+
+
+def _build_load(spec: LoadSpec | None, slos: Sequence[SLO], where: str) -> LoadConfig | None:
+    if spec is None:
+        return None
+    abort_slos = None
+    if isinstance(spec.abort_on_fail, list):
+        abort_slos = [
+            _known_slo(text, slos, where, f"load.abort_on_fail[{i}]")
+            for i, text in enumerate(spec.abort_on_fail)
+        ]
+    return LoadConfig(
+        users=spec.users,
+        spawn_rate=spec.spawn_rate,
+        duration=spec.duration,
+        pacing=spec.pacing,
+        abort_on_fail=bool(spec.abort_on_fail),
+        abort_slos=abort_slos,
+        grace=spec.grace,
+        memory_limit=spec.memory_limit,
+    )
+
+
+def _known_slo(text: str, slos: Sequence[SLO], where: str, at: str) -> str:
+    """``text`` normalised, when it is one of the scenario's SLOs (ScenarioError otherwise)."""
+    from harness.slo import parse_slo
+
+    try:
+        normal = parse_slo(text).text
+    except ValueError as exc:
+        raise ScenarioError(where, at, one_line(str(exc))) from None
+    known = [slo.text for slo in slos]
+    if normal not in known:
+        listed = ", ".join(repr(k) for k in known) or "none (slos is empty)"
+        raise ScenarioError(where, at, f"expected one of the scenario's slos: {listed}; got {text!r}")
+    return normal
 
 
 def _check_json(value: Any, where: str, at: str) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
-from harness.durations import DURATION_EXPECTED, parse_duration
+from harness.durations import DURATION_EXPECTED, SIZE_EXPECTED, parse_duration, parse_size
 from harness.validation import Spec, show
 
 SCENARIO_VERSION = 1
@@ -43,6 +43,22 @@ def _duration(value: Any) -> float:
     if seconds <= 0:
         raise ValueError(f"expected a positive duration; got {show(value)}")
     return seconds
+
+
+def _pause(value: Any) -> float:
+    """A duration that may be zero (``pacing: 0`` means back to back)."""
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    return _duration(value)
+
+
+def _size(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f"expected {SIZE_EXPECTED}; got {show(value)}")
+    size = parse_size(value)
+    if size <= 0:
+        raise ValueError(f"expected a positive size; got {show(value)}")
+    return size
 
 
 class FaultRefSpec(Spec):
@@ -145,6 +161,30 @@ class XFailSpec(Spec):
     )
 
 
+class LoadSpec(Spec):
+    """``load:``: how ``harness load`` pushes the target by default (command-line options override)."""
+
+    users: int = pydantic.Field(10, ge=1, le=100_000, description="a positive number of users")
+    spawn_rate: float | None = pydantic.Field(
+        None, gt=0, description="a positive number of users started per second"
+    )
+    duration: Annotated[float, pydantic.BeforeValidator(_duration)] = pydantic.Field(
+        30.0, description=DURATION_EXPECTED
+    )
+    pacing: Annotated[float, pydantic.BeforeValidator(_pause)] = pydantic.Field(
+        0.0, description=f"0 or {DURATION_EXPECTED}"
+    )
+    abort_on_fail: bool | list[str] = pydantic.Field(
+        False, description="true, false, or a list of the scenario's SLOs"
+    )
+    grace: Annotated[float, pydantic.BeforeValidator(_duration)] = pydantic.Field(
+        10.0, description=DURATION_EXPECTED
+    )
+    memory_limit: Annotated[int | None, pydantic.BeforeValidator(_size)] = pydantic.Field(
+        None, description=SIZE_EXPECTED
+    )
+
+
 class ScenarioSpec(Spec):
     """A whole scenario file, version 1."""
 
@@ -175,4 +215,8 @@ class ScenarioSpec(Spec):
     )
     xfail: dict[str, XFailSpec] = pydantic.Field(
         default_factory=dict, description="a mapping of target → {reason, slos}"
+    )
+    load: LoadSpec | None = pydantic.Field(
+        None,
+        description="a mapping of users, spawn_rate, duration, pacing, abort_on_fail, grace, memory_limit",
     )

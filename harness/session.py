@@ -55,27 +55,39 @@ class RunRequest:
 
 
 def resolve(request: RunRequest) -> tuple[list[Scenario], list[Target]]:
-    """Load scenarios and targets, defaulting to the shipped catalogue and the demo pipelines."""
-    from harness.demo import DEFAULT_TARGETS, catalogue_dir
+    """Load scenarios and targets, defaulting to the shipped catalogue and the demo pipelines.
 
-    scenarios = load_scenarios(request.paths or [catalogue_dir()])
+    ``--target-cmd demo`` without scenarios runs the shipped huge-payload scenario: the
+    naive service OOM-killed under the memory cap, the hardened one holding.
+    """
+    from harness.demo import DEFAULT_TARGETS, catalogue_dir
+    from harness.targets_wire import DEMO_SCENARIO, is_demo_command
+
+    default = catalogue_dir() / DEMO_SCENARIO if is_demo_command(request.target_cmd) else catalogue_dir()
+    scenarios = load_scenarios(request.paths or [default])
     return scenarios, _targets(request, list(DEFAULT_TARGETS))
 
 
 def _targets(request: RunRequest, defaults: list[str]) -> list[Target]:
     """``--target`` specs plus the launched service; the demo pipelines when none is given."""
-    from harness.targets_wire import HttpTarget, command_target
+    from harness.targets_wire import HttpTarget, command_target, demo_targets, is_demo_command
 
     if request.target_cmd is None and (request.target_url or request.target_memory_limit):
         option = "--target-url" if request.target_url else "--target-memory-limit"
         raise UsageError(f"{option} needs --target-cmd (the command that serves the URL)")
+    if is_demo_command(request.target_cmd) and request.target_url is not None:
+        raise UsageError(
+            f"--target-url {request.target_url!r}: --target-cmd demo serves its own URLs; drop --target-url"
+        )
     targets: list[Target] = []
     for spec in request.targets:
         target = parse_target(spec)
         if isinstance(target, HttpTarget) and request.provider_port is not None:
             target = dataclasses.replace(target, provider_port=request.provider_port)
         targets.append(target)
-    if request.target_cmd is not None:
+    if request.target_cmd is not None and is_demo_command(request.target_cmd):
+        targets.extend(demo_targets(request.target_cmd, request.target_memory_limit, request.provider_port))
+    elif request.target_cmd is not None:
         targets.append(
             command_target(
                 request.target_cmd,
@@ -120,6 +132,7 @@ def execute(request: RunRequest, console: Console) -> int:
     written = write_reports(report, folder)
     print_summary(console, results, targets)
     console.print(f"\nReports: {written.get('html', folder)}  ({report.duration:.1f}s)", soft_wrap=True)
+    print_expected_crashes(console, results)
     print_failures(console, results)
     return 0 if report.ok else 1
 
@@ -238,6 +251,21 @@ def print_failures(console: Console, results: list[ScenarioResult]) -> None:
         replay = first.replay if first is not None else result.replay
         # one unbroken line, whatever the terminal width: it is meant to be pasted
         console.print(f"  Reproduce with: {replay}", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_expected_crashes(console: Console, results: list[ScenarioResult]) -> None:
+    """A service that died as its xfail entry declares (an OOM kill): the first death, in one line."""
+    for result in results:
+        crashed = next((o for o in result.observations if o.outcome is Outcome.CRASH), None)
+        if result.status != "xfailed" or crashed is None:
+            continue
+        console.print(
+            f"\nxfailed {result.scenario} × {result.target}, as declared: case {crashed.case_id}: "
+            f"{crashed.error or 'crash'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _first_offender(result: ScenarioResult, case_ids: list[str]) -> Observation | None:

@@ -38,6 +38,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import socket
+import sys
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +150,97 @@ class HttpTarget:
                 session.close()
 
 
+DEMO_COMMAND = "demo"
+"""``--target-cmd demo``: the bundled demo service, both endpoints (``demo:naive``/``demo:hardened``: one)."""
+DEMO_ENDPOINTS = {"naive": "/extract/naive", "hardened": "/extract/hardened"}
+"""The demo service's endpoints by pipeline name."""
+DEMO_MEMORY_LIMIT = "200MB"
+"""The demo service's memory cap unless ``--target-memory-limit`` says otherwise: the naive
+pipeline's parse of a 16 MiB huge payload passes it (~270 MB), the hardened one (~90 MB) does not."""
+DEMO_SCENARIO = "oom-huge-payload.yaml"
+"""The shipped scenario ``harness run --target-cmd demo`` runs when given no scenario."""
+
+
+@dataclass(frozen=True)
+class DemoServiceTarget(HttpTarget):
+    """One endpoint of the bundled demo service (``python -m harness.demo.service``), launched per scenario.
+
+    Each launch takes a free loopback port, so the target's label (what ``xfail`` entries
+    name) is port-free: ``demo-service:/extract/naive``.
+    """
+
+    endpoint: str = "naive"
+
+    @property
+    def label(self) -> str:
+        """``demo-service:/extract/<pipeline>``."""
+        return f"demo-service:{DEMO_ENDPOINTS[self.endpoint]}"
+
+    @property
+    def short(self) -> str:
+        """``demo-service <pipeline>`` for tables."""
+        return f"demo-service {self.endpoint}"
+
+    def replay_args(self) -> list[str]:
+        """``--target-cmd demo:<pipeline>`` and the options given with it."""
+        args = ["--target-cmd", f"{DEMO_COMMAND}:{self.endpoint}"]
+        if self.memory_limit_text is not None and self.memory_limit_text != DEMO_MEMORY_LIMIT:
+            args += ["--target-memory-limit", self.memory_limit_text]
+        if self.provider_port is not None:
+            args += ["--provider-port", str(self.provider_port)]
+        return args
+
+    def launched(self) -> HttpTarget:
+        """The concrete target of one launch: the service on a free loopback port."""
+        port = free_port()
+        command = f"{shlex.quote(sys.executable)} -m harness.demo.service --port {port}"
+        url = f"http://127.0.0.1:{port}{DEMO_ENDPOINTS[self.endpoint]}"
+        return HttpTarget(
+            url, command, self.memory_limit, self.memory_limit_text, self.ready_timeout, self.provider_port
+        )
+
+    @contextlib.contextmanager
+    def open(self, scenario: Scenario, seed: int, time_scale: float) -> Iterator[WireSession]:
+        """Launch the service on a free port for ``scenario``, run cases, stop it."""
+        with self.launched().open(scenario, seed, time_scale) as session:
+            yield session
+
+
+def is_demo_command(command: str | None) -> bool:
+    """True for ``demo``, ``demo:naive`` and ``demo:hardened`` (``--target-cmd``'s embedded default)."""
+    return command is not None and command.strip().partition(":")[0] == DEMO_COMMAND
+
+
+def demo_targets(
+    command: str, memory_limit: str | None, provider_port: int | None = None
+) -> list[DemoServiceTarget]:
+    """The demo service's endpoints ``--target-cmd demo[:pipeline]`` names, with the memory cap."""
+    _, _, which = command.strip().partition(":")
+    if which and which not in DEMO_ENDPOINTS:
+        raise UsageError(f"--target-cmd {command!r}: expected demo, demo:naive or demo:hardened")
+    limit_text = memory_limit if memory_limit is not None else DEMO_MEMORY_LIMIT
+    limit = _memory_limit(limit_text)
+    names = [which] if which else list(DEMO_ENDPOINTS)
+    return [
+        DemoServiceTarget(
+            f"http://127.0.0.1{DEMO_ENDPOINTS[name]}",
+            DEMO_COMMAND,
+            limit,
+            limit_text,
+            provider_port=provider_port,
+            endpoint=name,
+        )
+        for name in names
+    ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def http_target(url: str, option: str = "--target") -> HttpTarget:
     """Validate ``url`` as a service target (``http(s)://host[:port]/path``)."""
     parsed = urllib.parse.urlsplit(url)
@@ -167,22 +261,26 @@ def command_target(
     provider_port: int | None = None,
 ) -> HttpTarget:
     """A launched service: ``command`` serves ``url``; ``memory_limit`` like ``512MB`` caps its tree."""
-    from harness.durations import parse_size
-
     if url is None:
         raise UsageError("--target-cmd needs --target-url (the URL the command serves)")
     if not command.strip():
         raise UsageError("--target-cmd: expected a command, got an empty string")
     base = http_target(url, "--target-url")
-    limit = None
-    if memory_limit is not None:
-        try:
-            limit = parse_size(memory_limit)
-        except ValueError as exc:
-            raise UsageError(f"--target-memory-limit {memory_limit!r}: {exc}") from None
-        if limit <= 0:
-            raise UsageError(f"--target-memory-limit {memory_limit!r}: expected a positive size")
+    limit = _memory_limit(memory_limit) if memory_limit is not None else None
     return HttpTarget(base.url, command, limit, memory_limit, ready_timeout, provider_port)
+
+
+def _memory_limit(text: str) -> int:
+    """``--target-memory-limit``'s size in bytes (a usage error if it is not a positive size)."""
+    from harness.durations import parse_size
+
+    try:
+        limit = parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"--target-memory-limit {text!r}: {exc}") from None
+    if limit <= 0:
+        raise UsageError(f"--target-memory-limit {text!r}: expected a positive size")
+    return limit
 
 
 @dataclass

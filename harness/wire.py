@@ -7,8 +7,11 @@ socket (the fake provider server) or into an ``httpx``/``httpx2`` response (in-p
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.lazytext import LazyText
 
 JSON = Any
 """A decoded JSON value."""
@@ -83,6 +86,12 @@ class Completion:
 
     The Responder spreads them over the rendered segments before transport faults apply.
     """
+    lazy_text: LazyText | None = None
+    """A text too large to hold (a huge ``huge_payload``): when set it *is* the text and ``text`` is None.
+
+    Only the dialects read it (they stream it without building it); the Responder builds
+    the plain ``text`` before any other fault that needs to see it.
+    """
 
 
 @dataclass(slots=True)
@@ -135,6 +144,87 @@ class Segment:
     delay: float = 0.0
 
 
+class SegmentStream:
+    """A body too large to hold: its segments generated on demand, the same ones on every pass.
+
+    ``size`` (body bytes) and ``delay`` (the sum of the segment delays) are known without
+    generating anything, so content-length, ledgers and latency accounting never force a pass.
+    """
+
+    __slots__ = ("_produce", "delay", "size")
+
+    def __init__(self, produce: Callable[[], Iterator[Segment]], size: int, delay: float = 0.0) -> None:
+        self._produce = produce
+        self.size = size
+        """Total body bytes."""
+        self.delay = delay
+        """Seconds of waiting summed over the segments."""
+
+    def __iter__(self) -> Iterator[Segment]:
+        return self._produce()
+
+    def __repr__(self) -> str:
+        return f"SegmentStream(size={self.size}, delay={self.delay})"
+
+
+Segments = list[Segment] | SegmentStream
+"""A reply body: a list of segments, or a :class:`SegmentStream` generated as it is sent."""
+
+
+class LazyBody:
+    """A :class:`SegmentStream`'s bytes as a served-call log keeps them: length and prefixes, not bytes."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: SegmentStream) -> None:
+        self.stream = stream
+
+    def __len__(self) -> int:
+        return self.stream.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (segment.data for segment in self.stream)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self)
+
+    def __getitem__(self, key: slice) -> bytes:
+        """A slice (step 1); generation stops at its end."""
+        start, stop, step = key.indices(self.stream.size)
+        if step != 1:
+            raise ValueError("LazyBody slices take no step")
+        wanted, offset = bytearray(), 0
+        for chunk in self:
+            if offset + len(chunk) > start and offset < stop:
+                wanted += chunk[max(start - offset, 0) : stop - offset]
+            offset += len(chunk)
+            if offset >= stop:
+                break
+        return bytes(wanted)
+
+    def __contains__(self, needle: bytes) -> bool:
+        if not needle:
+            return True
+        keep = len(needle) - 1
+        tail = b""
+        for chunk in self:
+            window = tail + chunk
+            if needle in window:
+                return True
+            tail = window[-keep:] if keep else b""
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyBody | bytes | bytearray):
+            return len(self) == len(other) and bytes(self) == bytes(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyBody({self.stream.size} bytes)"
+
+
 @dataclass(slots=True)
 class WireReply:
     """Everything a delivery needs to put the reply on the wire, timing and breakage included."""
@@ -143,8 +233,8 @@ class WireReply:
     """HTTP status line."""
     headers: list[tuple[str, str]]
     """Response headers in order; duplicates allowed."""
-    segments: list[Segment]
-    """The body in pieces; a non-streaming body is usually one segment."""
+    segments: Segments
+    """The body in pieces: usually one segment when not streaming; a :class:`SegmentStream` when huge."""
     head_delay: float = 0.0
     """Seconds to wait before sending the status line and headers."""
     before_head: Break | None = None
@@ -166,12 +256,33 @@ class WireReply:
 
     @property
     def body(self) -> bytes:
-        """All body bytes joined (what the client gets if nothing breaks)."""
+        """All body bytes joined (what the client gets if nothing breaks); builds a lazy body whole."""
         return b"".join(s.data for s in self.segments)
+
+    @property
+    def lazy(self) -> bool:
+        """True when the body is a :class:`SegmentStream`, generated as it is sent."""
+        return isinstance(self.segments, SegmentStream)
+
+    @property
+    def body_size(self) -> int:
+        """Body bytes, without generating a lazy body."""
+        if isinstance(self.segments, SegmentStream):
+            return self.segments.size
+        return sum(len(s.data) for s in self.segments)
+
+    @property
+    def served_body(self) -> bytes | LazyBody:
+        """The body as a served-call log keeps it: the bytes, or a :class:`LazyBody` for a lazy one."""
+        if isinstance(self.segments, SegmentStream):
+            return LazyBody(self.segments)
+        return self.body
 
     @property
     def total_delay(self) -> float:
         """Seconds of injected waiting in this reply, before and between segments."""
+        if isinstance(self.segments, SegmentStream):
+            return self.head_delay + self.segments.delay
         return self.head_delay + sum(s.delay for s in self.segments)
 
     def header(self, name: str) -> str | None:

@@ -34,6 +34,7 @@ ALL_METRICS = [
     "calls_per_request",
     "mean_calls_per_request",
     "tokens_per_request",
+    "rps",
 ]
 
 

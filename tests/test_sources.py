@@ -30,6 +30,7 @@ from harness.sources import (
     completion_from_body,
     completion_from_events,
 )
+from harness.sources.fakedata import LocaleFaker
 from harness.wire import Finish, ModelRequest
 
 CASSETTES = Path(__file__).parent / "data" / "cassettes"
@@ -521,3 +522,40 @@ def test_concurrent_calls_stay_deterministic() -> None:
     expected = [source.text(random.Random(seed)) for seed in range(40)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(lambda seed: source.text(random.Random(seed)), range(40))) == expected
+
+
+# --- Faker values drawn from Faker's data ------------------------------------------------------
+
+
+def _locale_faker(locale: str = "en_US") -> LocaleFaker:
+    from faker import Faker
+
+    return LocaleFaker(Faker(locale).factories[0])
+
+
+def test_names_and_emails_come_from_the_locales_data_by_weight() -> None:
+    from faker import Faker
+
+    person = Faker("en_US").factories[0].name.__self__
+    faker, rng = _locale_faker(), random.Random(3)
+    names = [faker.draw("name", rng) for _ in range(400)]
+    first_names = set(person.first_names_male) | set(person.first_names_female)
+    plain = [n for n in names if len(n.split()) == 2]
+    assert len(plain) > 0.9 * len(names)  # prefixes and suffixes are rare, as Faker weighs them
+    assert all(n.split()[0] in first_names and n.split()[1] in person.last_names for n in plain)
+    emails = [faker.draw("email", rng) for _ in range(200)]
+    assert all(re.fullmatch(r"[a-z0-9_]+@example\.(com|org|net)", e) for e in emails), emails[:5]
+    assert len(set(emails)) > 190
+
+
+def test_locale_faker_is_deterministic_and_falls_back_to_fakers_own_methods() -> None:
+    def draws(seed: int) -> list[str]:
+        faker, rng = _locale_faker("ja_JP"), random.Random(seed)
+        return [faker.draw(m, rng) for m in ("name", "first_name", "city", "email")] + [
+            faker.draw("bothify", rng, "??-##")
+        ]
+
+    first = draws(1)
+    assert first == draws(1) and first != draws(2)
+    assert all(ord(c) > 0x3000 for c in first[1])  # ja_JP's own first_name: Japanese, not romanised
+    assert re.fullmatch(r"[A-Za-z]{2}-\d{2}", first[4])

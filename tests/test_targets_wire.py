@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from harness.process import Service
 from harness.runner import RunSettings, run_scenario
 from harness.scenario import load_scenario
 from harness.target import parse_target
-from harness.targets_wire import HttpTarget, ServiceError, command_target, http_target
+from harness.targets_wire import HttpTarget, ServiceError, command_target, demo_targets, http_target
 
 REPO = Path(__file__).resolve().parents[1]
 OOM = REPO / "scenarios" / "oom-huge-payload.yaml"
@@ -211,6 +212,9 @@ def test_a_command_that_exits_early_is_exit_2_with_one_line(
         (["--target-cmd", "true"], "--target-cmd needs --target-url"),
         (["--target-cmd", "true", "--target-url", "ftp://x/y"], "--target-url 'ftp://x/y': expected http://"),
         (["--target-cmd", "true", "--target-url", "http://a:1/", "--target-memory-limit", "lots"], "lots"),
+        (["--target-cmd", "demo", "--target-url", "http://a:1/"], "--target-cmd demo serves its own URLs"),
+        (["--target-cmd", "demo:bogus"], "expected demo, demo:naive or demo:hardened"),
+        (["--target-cmd", "demo", "--target-memory-limit", "0MB"], "expected a positive size"),
     ],
 )
 def test_bad_target_options_are_usage_errors(
@@ -245,3 +249,42 @@ def test_http_statuses_in_allowed_errors_declare_clean_errors(tmp_path: Path) ->
     bad.write_text(text.replace("http:503", "http:200"))
     with pytest.raises(ScenarioError, match=r"allowed_errors\[\d\].*http:<status>"):
         load_scenario(bad)
+
+
+def test_the_demo_service_targets_are_named_without_their_port() -> None:
+    naive, hardened = demo_targets("demo", None)
+    assert (naive.label, hardened.label) == ("demo-service:/extract/naive", "demo-service:/extract/hardened")
+    assert naive.memory_limit == 200_000_000 and naive.replay_args() == ["--target-cmd", "demo:naive"]
+    [capped] = demo_targets("demo:hardened", "1GB", provider_port=9000)
+    assert capped.replay_args() == [
+        "--target-cmd",
+        "demo:hardened",
+        "--target-memory-limit",
+        "1GB",
+        "--provider-port",
+        "9000",
+    ]
+    launched = naive.launched()
+    assert launched.url == f"http://127.0.0.1:{launched.address[1]}/extract/naive" and launched.address[1] > 0
+    assert f"-m harness.demo.service --port {launched.address[1]}" in (launched.command or "")
+    assert launched.memory_limit == naive.memory_limit
+
+
+@pytest.mark.slow
+def test_the_embedded_demo_default_xfails_the_oom_killed_naive_service_and_exits_0(tmp_path: Path) -> None:
+    """``harness run --target-cmd demo``: the shipped huge-payload scenario against the bundled service."""
+    command = ["run", "--target-cmd", "demo", "--cases", "3", "--no-progress", "--report-dir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", *command],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = " ".join(result.stdout.split())
+    assert "oom-huge-payload" in out and "xfailed 2 ok, 1 crash" in out and "broke: crashes == 0" in out
+    assert "passed 2 ok, 1 declared err" in out
+    expected = "xfailed oom-huge-payload × demo-service:/extract/naive, as declared: case 22-1: "
+    assert expected in out and "exit -9 (SIGKILL): OOM kill" in out

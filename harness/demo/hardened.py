@@ -3,9 +3,16 @@
 What changed against :mod:`harness.demo.naive`, and the incident behind each line:
 
 - one client per process, 10 s read / 2 s connect timeout, 3 retries (the 15 s spikes,
-  the 429 storm);
+  the 429 storm); as a service under load (:data:`SERVICE_POLICY`, set by
+  :mod:`harness.demo.service`) a 1 s per-attempt timeout, so a stalled call frees its
+  worker thread before the callers time out, and a process-wide :class:`RetryBudget`, so a
+  429 storm is not multiplied by retries;
 - streaming with a byte cap, so a 16 MB reply is dropped after 256 KiB instead of being
   parsed (the OOM);
+- a wall-clock deadline on the whole extraction, checked on every read of the reply's bytes —
+  ``: keep-alive`` comments included, which the SDK drops before any chunk reaches us —
+  so a stream held open by comments ends in :class:`ModelTimeout` (the per-read timeout
+  never fires on it, and httpx has no total timeout);
 - ``finish_reason`` and refusals are checked (truncated JSON, reasoning tokens eating the
   budget, safety filters);
 - a stream that breaks midway (reset, no finish, corrupt frame) is asked again, within the
@@ -31,6 +38,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,7 @@ import pydantic
 from openai import OpenAI
 from openai.types.chat import ChatCompletionChunk
 
+from harness.case import CURRENT_CASE
 from harness.demo.contract import SYSTEM_PROMPT, UserRecord, json_schema
 from harness.demo.errors import (
     ExtractionError,
@@ -53,9 +62,11 @@ from harness.demo.errors import (
 
 __all__ = [
     "DEADLINE",
+    "DEFAULT_POLICY",
     "MAX_REPLY_BYTES",
     "MAX_RETRIES",
     "MODEL",
+    "SERVICE_POLICY",
     "TIMEOUT",
     "ExtractionError",
     "MalformedOutput",
@@ -63,10 +74,13 @@ __all__ = [
     "ModelUnavailable",
     "OutputTooLarge",
     "OutputTruncated",
+    "Policy",
     "Refused",
+    "RetryBudget",
     "client",
     "extract",
     "find_json_object",
+    "use_policy",
 ]
 
 MODEL = "gpt-4o-mini"
@@ -74,11 +88,68 @@ MODEL = "gpt-4o-mini"
 MAX_REPLY_BYTES = 256 * 1024
 """Reply content past this many bytes (UTF-8) aborts the stream: a user record is ~200 bytes."""
 DEADLINE = 30.0
-"""Seconds one extraction may take end to end, checked as chunks arrive."""
+"""Seconds one extraction may take end to end, checked on every read of the reply's bytes."""
 TIMEOUT = httpx2.Timeout(10.0, connect=2.0)
 """Per-request timeouts: a spike past 10 s is cut and retried rather than waited out."""
 MAX_RETRIES = 3
 """SDK retries (429, 5xx, timeouts, dropped connections) before giving up: 4 attempts at most."""
+
+
+class RetryBudget:
+    """Retries as a share of calls, process-wide: each call earns ``ratio`` retries, each retry spends one.
+
+    Per-call retry limits multiply under load: when most calls fail (a 429 storm), every
+    caller retrying three times quadruples the traffic hitting an overloaded provider. A
+    budget (Finagle's and gRPC's retry throttling) keeps retries to about ``ratio`` of the
+    calls, plus a ``reserve`` for quiet periods, and fails fast once it is spent.
+    """
+
+    def __init__(self, ratio: float = 0.1, reserve: float = 20.0) -> None:
+        self.ratio = ratio
+        self.reserve = reserve
+        self._tokens = reserve
+        self._lock = threading.Lock()
+
+    def grant(self, wanted: int) -> int:
+        """Credit one call, then reserve up to ``wanted`` retries for it; the number granted."""
+        with self._lock:
+            self._tokens = min(self.reserve, self._tokens + self.ratio)
+            granted = max(0, min(wanted, int(self._tokens)))
+            self._tokens -= granted
+            return granted
+
+    def refund(self, unused: int) -> None:
+        """Give back retries a call was granted but did not use."""
+        if unused > 0:
+            with self._lock:
+                self._tokens = min(self.reserve, self._tokens + unused)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How an extraction bounds its model calls: per-attempt timeout, overall deadline, retries, budget."""
+
+    timeout: httpx2.Timeout = field(default_factory=lambda: TIMEOUT)
+    deadline: float = DEADLINE
+    max_retries: int = MAX_RETRIES
+    budget: RetryBudget | None = None
+
+
+DEFAULT_POLICY = Policy()
+"""One caller at a time (a job, a test): generous timeouts, three retries each."""
+SERVICE_POLICY = Policy(timeout=httpx2.Timeout(1.0, connect=1.0), deadline=4.0, budget=RetryBudget(0.1, 20.0))
+"""Many callers at once: a stalled call is cut after 1 s without a byte (a healthy one starts well under a
+second) so it frees its worker thread, the whole extraction stays under its callers' 5 s,
+and retries are budgeted to about 10 % of calls."""
+
+_policy = DEFAULT_POLICY
+
+
+def use_policy(policy: Policy) -> None:
+    """Make ``policy`` the process's extraction policy (the demo service sets :data:`SERVICE_POLICY`)."""
+    global _policy
+    _policy = policy
+
 
 _MAX_OBJECT_STARTS = 64
 """How many ``{`` positions to try when the object hides in prose (bounds the work on junk)."""
@@ -115,7 +186,8 @@ class Reply:
 
 def extract(text: str) -> dict[str, Any]:
     """The user record described by ``text``, validated; raises an :class:`ExtractionError` otherwise."""
-    reply = _stream_reply(text, time.monotonic() + DEADLINE)
+    policy = _policy
+    reply = _stream_reply(text, _now() + policy.deadline, policy)
     _check_finish(reply)
     data = find_json_object(reply.content)
     try:
@@ -125,16 +197,16 @@ def extract(text: str) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
-def _stream_reply(text: str, deadline: float) -> Reply:
+def _stream_reply(text: str, deadline: float, policy: Policy) -> Reply:
     """Stream the completion; a stream that breaks mid-body is asked again within the attempt budget.
 
     The SDK retries only the initial send, so a reply cut mid-stream would otherwise be
     lost. SDK retries and re-asks share one budget of ``MAX_RETRIES + 1`` model calls.
     """
-    attempts = MAX_RETRIES + 1
+    attempts = policy.max_retries + 1
     while True:
         try:
-            return _stream_once(text, deadline, attempts - 1)
+            return _stream_once(text, deadline, attempts - 1, policy)
         except _BrokenStream as broken:
             attempts -= broken.attempts
             if attempts <= 0:
@@ -151,12 +223,13 @@ class _BrokenStream(Exception):
         """Model calls this try used (SDK retries of the initial send included)."""
 
 
-def _stream_once(text: str, deadline: float, retries: int) -> Reply:
-    """One streamed completion, with the byte cap and the deadline enforced chunk by chunk."""
+def _stream_once(text: str, deadline: float, retries: int, policy: Policy) -> Reply:
+    """One streamed completion, with the byte cap enforced chunk by chunk and the deadline read by read."""
+    granted = policy.budget.grant(retries) if policy.budget is not None else retries
     try:
         stream = (
             client()
-            .with_options(max_retries=retries)
+            .with_options(max_retries=granted, timeout=policy.timeout)
             .chat.completions.create(
                 model=MODEL,
                 messages=[
@@ -171,30 +244,86 @@ def _stream_once(text: str, deadline: float, retries: int) -> Reply:
                 stream_options={"include_usage": True},
             )
         )
-    except openai.APITimeoutError:
-        raise ModelTimeout(f"the model API timed out ({retries} retries)") from None
+    except openai.APITimeoutError as exc:
+        _refund(policy, granted, exc.request)
+        raise ModelTimeout(f"the model API timed out ({granted} retries)") from None
     except openai.APIStatusError as exc:
+        _refund(policy, granted, exc.request)
         raise ModelUnavailable(f"model API answered {exc.status_code}: {_short(exc.message)}") from None
-    except openai.APIConnectionError:
-        raise ModelUnavailable(f"could not reach the model API ({retries} retries)") from None
-    used = int(stream.response.request.headers.get("x-stainless-retry-count", "0")) + 1
+    except openai.APIConnectionError as exc:
+        _refund(policy, granted, exc.request)
+        raise ModelUnavailable(f"could not reach the model API ({granted} retries)") from None
+    used = _refund(policy, granted, stream.response.request) + 1
+    _bound(stream.response, deadline, policy.deadline)
     with stream:
-        reply = _read(stream, deadline, used)
+        reply = _read(stream, used)
     if reply.finish_reason is None and not reply.refusal:
         raise _BrokenStream("the reply stream ended before the model finished", used)
     return reply
 
 
-def _read(stream: openai.Stream[ChatCompletionChunk], deadline: float, used: int) -> Reply:
-    """Accumulate the stream's deltas; mid-stream failures become typed errors or a broken stream."""
+def _refund(policy: Policy, granted: int, request: httpx2.Request) -> int:
+    """The retries the SDK took for ``request``; the granted ones it did not take go back to the budget."""
+    taken = int(request.headers.get("x-stainless-retry-count", "0"))
+    if policy.budget is not None:
+        policy.budget.refund(granted - taken)
+    return taken
+
+
+def _now() -> float:
+    """The deadline's clock: monotonic seconds, plus the waits a harness case accounted without sleeping.
+
+    Outside the harness (and over the wire) this is ``time.monotonic()``. In-process the
+    harness may play injected waits faster than real time (``time_scale`` 0: a 5 s gap
+    between keep-alive comments takes no time at all) and adds the seconds it skipped to
+    the case's clock; counting them keeps the deadline in the time the scenario describes.
+    """
+    case = CURRENT_CASE.get()
+    return time.monotonic() + (case.skipped if case is not None else 0.0)
+
+
+class _DeadlineBody(httpx2.SyncByteStream):
+    """A response body that raises :class:`ModelTimeout` on the first read past the deadline."""
+
+    def __init__(self, body: httpx2.SyncByteStream, deadline: float, limit: float) -> None:
+        self._body = body
+        self._deadline = deadline
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        for data in self._body:
+            if _now() > self._deadline:
+                raise ModelTimeout(f"no complete reply within {self._limit:g}s")
+            yield data
+
+    def close(self) -> None:
+        """Close the wrapped body (releases the connection)."""
+        self._body.close()
+
+
+def _bound(response: httpx2.Response, deadline: float, limit: float) -> None:
+    """Check ``deadline`` on every read of ``response``'s body, before the SDK decodes the bytes.
+
+    The SDK's SSE decoder swallows comment lines, so a stream kept alive by ``: keep-alive``
+    yields no chunk the loop in :func:`_read` could check the clock on; the body's byte
+    stream sees every read. A watchdog thread closing the response instead would race the
+    reading thread and never fire under a harness that plays the stall in no real time.
+    """
+    if isinstance(response.stream, httpx2.SyncByteStream):
+        response.stream = _DeadlineBody(response.stream, deadline, limit)
+
+
+def _read(stream: openai.Stream[ChatCompletionChunk], used: int) -> Reply:
+    """Accumulate the stream's deltas; mid-stream failures become typed errors or a broken stream.
+
+    The deadline is not checked here: :func:`_bound` checks it on every read of the body.
+    """
     reply = Reply()
     try:
         for chunk in stream:
             for choice in chunk.choices or ():
                 _add_delta(reply, choice.delta.content, choice.delta.refusal)
                 reply.finish_reason = choice.finish_reason or reply.finish_reason
-            if time.monotonic() > deadline:
-                raise ModelTimeout(f"no complete reply within {DEADLINE:g}s")
     except openai.APITimeoutError:
         raise ModelTimeout("the reply stream stalled past the read timeout") from None
     except openai.APIError as exc:

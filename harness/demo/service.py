@@ -6,6 +6,12 @@ pipeline's :class:`~harness.demo.errors.ExtractionError` becomes a declared clea
 ``422 {"error": "<ErrorType>", "detail": "…"}``; anything else the pipeline raises becomes
 ``500`` with the same shape (an undeclared error). ``GET /health`` answers ``{"status": "ok"}``.
 
+Like most sync Python services it runs each pipeline call on one of a fixed number of
+worker threads (:data:`THREADS`, ``--threads``): a call that hangs holds its thread, and
+once all are held every request queues — the latency collapse a load test exposes. The
+hardened pipeline runs under :data:`harness.demo.hardened.SERVICE_POLICY` here (short
+per-attempt timeout, retry budget); the naive one as written.
+
 The pipelines call the model through the openai SDK, so ``OPENAI_BASE_URL`` decides where
 they go; the harness points it at its fake provider. Run it with::
 
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +37,19 @@ Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 1 << 20
 """Largest request body accepted (bytes): an input is one sentence."""
+THREADS = 4
+"""Worker threads running pipeline calls (``--threads``, or ``HARNESS_DEMO_THREADS``)."""
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _workers() -> concurrent.futures.ThreadPoolExecutor:
+    """The service's worker threads, created on first use."""
+    global _pool
+    if _pool is None:
+        threads = int(os.environ.get("HARNESS_DEMO_THREADS", THREADS))
+        _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="pipeline")
+    return _pool
 
 
 def _pipelines() -> dict[str, Callable[[str], Any]]:
@@ -59,7 +80,7 @@ async def app(scope: Message, receive: Receive, send: Send) -> None:
     if problem is not None:
         await _reply(send, 400, {"error": "BadRequest", "detail": problem})
         return
-    status, answer = await asyncio.to_thread(_run, pipeline, text)
+    status, answer = await asyncio.get_running_loop().run_in_executor(_workers(), _run, pipeline, text)
     await _reply(send, status, answer)
 
 
@@ -113,6 +134,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             _pipelines()  # import the SDK before the first request, not during it
+            from harness.demo import hardened
+
+            hardened.use_policy(hardened.SERVICE_POLICY)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -128,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"worker threads (default {THREADS})")
     args = parser.parse_args(argv)
+    os.environ["HARNESS_DEMO_THREADS"] = str(args.threads)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

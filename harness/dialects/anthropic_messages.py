@@ -24,6 +24,7 @@ from harness.dialects.base import (
     DIALECTS,
     Dialect,
     Slot,
+    Text,
     blank,
     cut,
     cut_stream,
@@ -31,6 +32,7 @@ from harness.dialects.base import (
     random_token,
     rewrite_fragments,
     split_text,
+    text_of,
 )
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
@@ -67,7 +69,7 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str]] = {
 class _Block:
     """The one content block of a reply: text, or a tool call with its parsed input."""
 
-    text: str
+    text: Text
     tool_name: str | None = None
     tool_input: dict[str, JSON] | None = None
 
@@ -339,14 +341,17 @@ def _content(completion: Completion) -> tuple[list[_Block], str]:
     stop_reason = _STOP_REASON[completion.finish]
     if completion.refusal is not None:
         return [_Block(completion.refusal)], "refusal"
-    if completion.text is None:
+    text = text_of(completion)
+    if text is None:
         return [], stop_reason
     if completion.tool_name is not None:
-        tool_input = _json_object(completion.text)
+        # A tool call carries its input parsed: a lazy text is built here (the reply holds the object anyway).
+        text = str(text)
+        tool_input = _json_object(text)
         if tool_input is not None:
             stop_reason = "tool_use" if completion.finish is Finish.STOP else stop_reason
-            return [_Block(completion.text, completion.tool_name, tool_input)], stop_reason
-    return [_Block(completion.text)], stop_reason
+            return [_Block(text, completion.tool_name, tool_input)], stop_reason
+    return [_Block(text)], stop_reason
 
 
 def _json_object(text: str) -> dict[str, JSON] | None:

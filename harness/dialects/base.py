@@ -10,16 +10,34 @@ same seed renders byte-identical replies.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from harness.lazytext import LazyText
 from harness.registry import Registry
-from harness.wire import JSON, Completion, Envelope, ModelRequest, Segment, SseEvent, WireReply
+from harness.wire import (
+    JSON,
+    Completion,
+    Envelope,
+    ModelRequest,
+    Segment,
+    Segments,
+    SegmentStream,
+    SseEvent,
+    WireReply,
+)
+
+Text = str | LazyText
+"""Reply text as dialects render it: a string, or a :class:`~harness.lazytext.LazyText` streamed lazily."""
+
+SEGMENT_BYTES = 1 << 18
+"""A lazily serialised frame (or body) larger than this goes out in segments of about this size."""
 
 
 class Dialect(ABC):
@@ -105,17 +123,27 @@ class Dialect(ABC):
         """Restore stream invariants (sequence numbers…) after a fault added or dropped events."""
         return
 
-    def serialize(self, envelope: Envelope) -> WireReply:
-        """Frame an envelope as bytes: one JSON segment, or one segment per SSE event."""
+    def serialize(self, envelope: Envelope, *, lazy: bool = False) -> WireReply:
+        """Frame an envelope as bytes: one JSON segment, or one segment per SSE event.
+
+        ``lazy``: the envelope holds :class:`~harness.lazytext.LazyText` values; the body is
+        then a :class:`~harness.wire.SegmentStream` with the same bytes, generated as it is
+        sent, a frame (or body) over :data:`SEGMENT_BYTES` split into segments of about that size.
+        """
         headers = dict(envelope.headers)
+        segments: Segments
         if envelope.raw_body is not None:
             segments = [Segment(envelope.raw_body)]
         elif envelope.events is not None:
             headers.setdefault("content-type", "text/event-stream; charset=utf-8")
-            segments = [Segment(frame_event(e)) for e in envelope.events]
+            if lazy:
+                segments = lazy_segments([frame_parts(e) for e in envelope.events])
+            else:
+                segments = [Segment(frame_event(e)) for e in envelope.events]
         else:
             headers.setdefault("content-type", "application/json")
-            segments = [Segment(dump_json(envelope.body))]
+            body = envelope.body
+            segments = lazy_segments([json_parts(body)]) if lazy else [Segment(dump_json(body))]
         return WireReply(status=envelope.status, headers=list(headers.items()), segments=segments)
 
 
@@ -129,6 +157,88 @@ def frame_event(event: SseEvent) -> bytes:
     data = event.data if isinstance(event.data, str) else dump_json(event.data).decode()
     head = f"event: {event.event}\n" if event.event is not None else ""
     return f"{head}data: {data}\n\n".encode()
+
+
+Part = bytes | LazyText
+"""A piece of a lazily serialised frame: bytes as they are, or a lazy text to JSON-escape."""
+
+
+def text_of(completion: Completion) -> Text | None:
+    """The completion's text as a dialect renders it: the lazy text when there is one."""
+    return completion.lazy_text if completion.lazy_text is not None else completion.text
+
+
+def json_parts(value: JSON) -> list[Part]:
+    """``dump_json(value)`` as parts, each lazy text inside kept lazy (quoted by the parts around it)."""
+    parts: list[Part] = []
+    _json_parts(value, parts)
+    merged: list[Part] = []
+    for part in parts:
+        if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return merged
+
+
+def _json_parts(value: JSON, out: list[Part]) -> None:
+    if isinstance(value, LazyText):
+        out.extend((b'"', value, b'"'))
+    elif not _has_lazy(value):
+        out.append(dump_json(value))
+    elif isinstance(value, dict):
+        out.append(b"{")
+        for number, (key, item) in enumerate(value.items()):
+            # json.dumps's own spelling of the key (it converts non-string keys): '{"key":0}'[1:-1].
+            out.append((b"," if number else b"") + dump_json({key: 0})[1:-2])
+            _json_parts(item, out)
+        out.append(b"}")
+    else:
+        out.append(b"[")
+        for number, item in enumerate(value):
+            if number:
+                out.append(b",")
+            _json_parts(item, out)
+        out.append(b"]")
+
+
+def _has_lazy(value: JSON) -> bool:
+    if isinstance(value, LazyText):
+        return True
+    if isinstance(value, dict):
+        return any(_has_lazy(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_lazy(v) for v in value)
+    return False
+
+
+def frame_parts(event: SseEvent) -> list[Part]:
+    """:func:`frame_event` as parts, lazy texts kept lazy."""
+    head = f"event: {event.event}\n" if event.event is not None else ""
+    if isinstance(event.data, str):
+        return [f"{head}data: {event.data}\n\n".encode()]
+    return [f"{head}data: ".encode(), *json_parts(event.data), b"\n\n"]
+
+
+def lazy_segments(frames: list[list[Part]]) -> SegmentStream:
+    """Segments generated from frames of parts: a frame per segment, or several for a frame over the limit."""
+    size = sum(len(p) if isinstance(p, bytes) else p.json_size() for parts in frames for p in parts)
+    return SegmentStream(lambda: _frame_segments(frames), size)
+
+
+def _frame_segments(frames: list[list[Part]]) -> Iterator[Segment]:
+    for parts in frames:
+        pending: list[bytes] = []
+        held = 0
+        for part in parts:
+            for data in (part,) if isinstance(part, bytes) else part.json_chunks():
+                pending.append(data)
+                held += len(data)
+                if held >= SEGMENT_BYTES:
+                    yield Segment(b"".join(pending))
+                    pending, held = [], 0
+        if pending:
+            yield Segment(b"".join(pending))
 
 
 def spread(fragments: list[str], text: str) -> list[str]:
@@ -209,17 +319,36 @@ def decode_body(body: bytes, required: tuple[str, ...]) -> dict[str, JSON]:
 
 
 def random_token(rng: random.Random, length: int, alphabet: str = ALPHANUMERIC) -> str:
-    """``length`` characters drawn from ``alphabet`` with ``rng``: the tail of a provider id."""
-    return "".join(rng.choices(alphabet, k=length))
+    """``length`` characters drawn uniformly from an ASCII ``alphabet``: the tail of a provider id.
+
+    Random bytes mapped through a table (a byte past the last whole multiple of the
+    alphabet's size is dropped, so every character is equally likely): one draw for the
+    whole token instead of one per character.
+    """
+    table, dropped = _token_table(alphabet)
+    token = b""
+    while len(token) < length:
+        token += rng.randbytes(length).translate(table, dropped)
+    return token[:length].decode("ascii")
 
 
-def split_text(text: str, rng: random.Random, *, low: int = 8, high: int = 16) -> list[str]:
+@functools.lru_cache(maxsize=16)
+def _token_table(alphabet: str) -> tuple[bytes, bytes]:
+    """Byte → character of ``alphabet`` (cycled), and the bytes to drop so that the cycles are whole."""
+    size = len(alphabet)
+    usable = 256 - 256 % size
+    table = bytes(ord(alphabet[b % size]) for b in range(256))
+    return table, bytes(range(usable, 256))
+
+
+def split_text(text: Text, rng: random.Random, *, low: int = 8, high: int = 16) -> list[Text]:
     """Split ``text`` into stream deltas of ``low`` to ``high`` characters, at most :data:`MAX_CHUNKS` pieces.
 
-    Works on ``str``, so a multi-byte character is never cut (that is the ``split_utf8`` fault's job).
+    Works on characters, so a multi-byte character is never cut (that is the ``split_utf8``
+    fault's job); a lazy text splits into lazy slices, drawing from ``rng`` exactly as its string would.
     """
     floor = -(-len(text) // MAX_CHUNKS)
-    pieces: list[str] = []
+    pieces: list[Text] = []
     start = 0
     while start < len(text):
         size = max(floor, rng.randint(low, high))

@@ -16,6 +16,7 @@ from harness.dialects.base import (
     DIALECTS,
     Dialect,
     Slot,
+    Text,
     blank,
     cut,
     cut_stream,
@@ -23,6 +24,7 @@ from harness.dialects.base import (
     random_token,
     rewrite_fragments,
     split_text,
+    text_of,
 )
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
@@ -79,10 +81,10 @@ _INSUFFICIENT_QUOTA = (
 class _Message:
     """What the assistant message carries, decided once for the JSON and the stream renderings."""
 
-    content: str | None
+    content: Text | None
     refusal: str | None
     tool_name: str | None
-    arguments: str | None
+    arguments: Text | None
     finish_reason: str
 
 
@@ -387,10 +389,11 @@ def _message(completion: Completion) -> _Message:
     finish = _FINISH.get(completion.finish, "stop")
     if refusal is not None:
         return _Message(None, refusal, None, None, finish)
-    if completion.tool_name is not None and completion.text is not None:
+    text = text_of(completion)
+    if completion.tool_name is not None and text is not None:
         finish = "tool_calls" if completion.finish is Finish.STOP else finish
-        return _Message(None, None, completion.tool_name, completion.text, finish)
-    return _Message(completion.text, None, None, None, finish)
+        return _Message(None, None, completion.tool_name, text, finish)
+    return _Message(text, None, None, None, finish)
 
 
 def _usage(completion: Completion) -> dict[str, JSON]:

@@ -32,12 +32,14 @@ from harness.dialects.base import (
     DIALECTS,
     Dialect,
     Slot,
+    Text,
     blank,
     cut,
     decode_body,
     random_token,
     split_text,
     spread,
+    text_of,
 )
 from harness.dialects.openai_chat import (
     CREATED_RANGE,
@@ -78,11 +80,11 @@ _DEFAULT_TEXT_CONFIG: dict[str, JSON] = {"format": {"type": "text"}, "verbosity"
 class _Output:
     """What the reply's ``output`` carries, decided once for the JSON and the stream renderings."""
 
-    text: str | None
+    text: Text | None
     """The message's ``output_text``; None (without refusal or tool call): no message item."""
     refusal: str | None
     tool_name: str | None
-    arguments: str | None
+    arguments: Text | None
     reasoning: bool
     """A ``reasoning`` item comes first (the completion reports hidden reasoning tokens)."""
     incomplete_reason: str | None
@@ -359,9 +361,10 @@ def _output(completion: Completion) -> _Output:
     reasoning = completion.reasoning_tokens > 0
     if refusal is not None:
         return _Output(None, refusal, None, None, reasoning, reason)
-    if completion.tool_name is not None and completion.text is not None:
-        return _Output(None, None, completion.tool_name, completion.text, reasoning, reason)
-    return _Output(completion.text, None, None, None, reasoning, reason)
+    text = text_of(completion)
+    if completion.tool_name is not None and text is not None:
+        return _Output(None, None, completion.tool_name, text, reasoning, reason)
+    return _Output(text, None, None, None, reasoning, reason)
 
 
 def _item_status(output: _Output) -> str:
@@ -372,7 +375,7 @@ def _reasoning_item(ids: _Ids) -> dict[str, JSON]:
     return {"id": ids.reasoning_id, "type": "reasoning", "summary": []}
 
 
-def _text_part(text: str) -> dict[str, JSON]:
+def _text_part(text: Text) -> dict[str, JSON]:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
 
@@ -390,7 +393,7 @@ def _message_item(ids: _Ids, status: str, content: list[JSON]) -> dict[str, JSON
     }
 
 
-def _function_item(ids: _Ids, output: _Output, status: str, arguments: str) -> dict[str, JSON]:
+def _function_item(ids: _Ids, output: _Output, status: str, arguments: Text) -> dict[str, JSON]:
     return {
         "id": ids.function_id,
         "type": "function_call",

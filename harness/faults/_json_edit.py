@@ -117,6 +117,33 @@ def slots(value: Any, path: Path = ()) -> Iterator[Slot]:
             yield from slots(child, path)
 
 
+def objects(value: Any) -> list[tuple[dict[str, Any], Path]]:
+    """Every object under ``value`` with its path, the root first, then depth first in document order.
+
+    The same objects, in the same order, as the dict-valued :func:`slots` after the root,
+    without a :class:`Slot` per value: renaming keys walks only objects.
+    """
+    found: list[tuple[dict[str, Any], Path]] = [(value, ())] if isinstance(value, dict) else []
+    _collect_objects(value, (), found)
+    return found
+
+
+def _collect_objects(value: Any, path: Path, found: list[tuple[dict[str, Any], Path]]) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if isinstance(child, dict | list):
+                below = (*path, key)
+                if isinstance(child, dict):
+                    found.append((child, below))
+                _collect_objects(child, below, found)
+    elif isinstance(value, list):
+        for child in value:
+            if isinstance(child, dict):
+                found.append((child, path))
+            if isinstance(child, dict | list):
+                _collect_objects(child, path, found)
+
+
 def top_objects(value: Any) -> list[dict[str, Any]]:
     """The reply's record objects: the root object, or the objects of a root array."""
     if isinstance(value, dict):

@@ -14,6 +14,7 @@ pydantic model, so a scenario naming a wrong parameter gets a precise error.
 from __future__ import annotations
 
 import enum
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,18 @@ class Params(pydantic.BaseModel):
     """Base of every fault's parameter model: unknown parameters are refused."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy, without the values cached from this instance's parameters (they may change)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in [k for k in copied.__dict__ if k not in type(copied).model_fields]:
+            del copied.__dict__[name]
+        return copied
+
+    @functools.cached_property
+    def non_default(self) -> dict[str, Any]:
+        """The parameters set to other than their defaults, as JSON (dumped once: parameters are frozen)."""
+        return self.model_dump(exclude_defaults=True, mode="json")
 
 
 class NoParams(Params):
@@ -133,11 +146,20 @@ class FaultUse:
     @property
     def label(self) -> str:
         """``name`` or ``name(k=v,…)`` with the parameters that differ from defaults."""
-        set_fields = self.params.model_dump(exclude_defaults=True, mode="json")
+        set_fields = self.params.non_default
         if not set_fields:
             return self.fault.name
         inner = ",".join(f"{k}={_short(v)}" for k, v in sorted(set_fields.items()))
         return f"{self.fault.name}({inner})"
+
+    def __repr__(self) -> str:
+        """``FaultUse.of('name', {...})``: the expression that rebuilds this use (non-default params)."""
+        set_fields = self.params.non_default
+        return f"FaultUse.of({self.fault.name!r}{f', {set_fields!r}' if set_fields else ''})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Pretty printers (IPython, Hypothesis's falsifying examples) show :meth:`__repr__` too."""
+        printer.text(repr(self))
 
 
 def _short(value: Any) -> str:

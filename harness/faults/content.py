@@ -18,6 +18,7 @@ find JSON wrapped in prose or fences, but not after truncate or json5_isms.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -31,6 +32,7 @@ from harness.faults._json_edit import (
     Found,
     find_json,
     json5_dumps,
+    objects,
     rebuild_keys,
     schema_fields,
     selected,
@@ -88,6 +90,11 @@ class RenameKeysParams(Params):
         None, ge=1, description="Rename only keys this deep or shallower (1 = top level); default all levels."
     )
 
+    @functools.cached_property
+    def renames(self) -> _Renames:
+        """The mapping indexed for lookups (built once; the parameters are frozen)."""
+        return _Renames(self)
+
 
 @fault("rename_keys", Layer.CONTENT, params=RenameKeysParams)
 def rename_keys(completion: Completion, params: RenameKeysParams, ctx: FaultContext) -> Completion:
@@ -101,26 +108,46 @@ def rename_keys(completion: Completion, params: RenameKeysParams, ctx: FaultCont
         style = params.style
         if style is None and not params.mapping:
             style = _changing_style(found.value, ctx.rng)
-        objects = [(slot.value, slot.path) for slot in slots(found.value) if isinstance(slot.value, dict)]
-        if isinstance(found.value, dict):
-            objects.insert(0, (found.value, ()))
-        for obj, path in objects:
+        renames = params.renames
+        for obj, path in objects(found.value):
             if params.depth is not None and len(path) >= params.depth:
                 continue
-            names = {key: _new_name(key, (*path, key), params, style) for key in obj}
-            rebuild_keys(obj, names)
+            names = {key: renames.new_name(key, (*path, key), style) for key in obj}
+            if any(new != old for old, new in names.items()):
+                rebuild_keys(obj, names)
         return found.value
 
     return edit_json(completion, edit)
 
 
-def _new_name(key: str, path: tuple[str, ...], params: RenameKeysParams, style: KeyStyle | None) -> str:
-    for old, new in params.mapping.items():
-        if selects(old, path):
-            return new
-    if style is not None and selected(params.keys, path):
-        return recase(key, style)
-    return key
+class _Renames:
+    """``rename_keys``'s mapping and key selection, indexed once per parameter set."""
+
+    def __init__(self, params: RenameKeysParams) -> None:
+        self.bare: dict[str, tuple[int, str]] = {}
+        self.dotted: dict[tuple[str, ...], tuple[int, str]] = {}
+        for order, (old, new) in enumerate(params.mapping.items()):
+            if "." in old:
+                self.dotted.setdefault(tuple(old.split(".")), (order, new))
+            else:
+                self.bare.setdefault(old, (order, new))
+        self.keys = params.keys
+
+    def new_name(self, key: str, path: tuple[str, ...], style: KeyStyle | None) -> str:
+        """The name ``key`` (at ``path``) gets: the first mapping entry naming it, else its recased form."""
+        bare = self.bare.get(key)
+        dotted = self.dotted.get(path) if self.dotted else None
+        if bare is not None or dotted is not None:
+            hits = [hit for hit in (bare, dotted) if hit is not None]
+            return min(hits)[1]
+        if style is not None and selected(self.keys, path):
+            return _recased(key, style)
+        return key
+
+
+@functools.lru_cache(maxsize=4096)
+def _recased(key: str, style: KeyStyle) -> str:
+    return recase(key, style)
 
 
 def _changing_style(value: Any, rng: random.Random) -> KeyStyle:

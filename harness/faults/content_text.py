@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 from harness.faults._json_edit import Found, Slot, find_json, rebuild_keys, slots
 from harness.faults._rewrite import estimate_tokens, retext
 from harness.faults.base import FaultContext, Layer, Params, fault
+from harness.lazytext import LazyText
 from harness.wire import Completion, Finish
 
 # --- prose, fences, poems ------------------------------------------------------------------------
@@ -273,53 +274,71 @@ class HugePayloadParams(Params):
     key: str = Field("items", min_length=1, description="The extra key for pad and nested.")
 
 
+LAZY_MIN_CHARS = 32 * _MIB
+"""A huge payload at least this long stays a :class:`~harness.lazytext.LazyText`, generated as it is sent."""
+
+
 @fault("huge_payload", Layer.CONTENT, params=HugePayloadParams)
 def huge_payload(completion: Completion, params: HugePayloadParams, ctx: FaultContext) -> Completion:
     """A runaway reply of megabytes or deep nesting: memory blows up or json.loads hits the recursion limit.
 
     ``pad`` keeps the real object valid and adds a key with a big array of small objects:
     a careless json.loads builds 10-20x its bytes in Python objects. ``nested`` wraps
-    ``depth`` arrays (under ``key`` when the reply is an object): RecursionError.
+    ``depth`` arrays (under ``key`` when the reply is an object): RecursionError. A text of
+    :data:`LAZY_MIN_CHARS` or more is kept lazy (``Completion.lazy_text``): the dialects
+    stream it without ever holding it, so a 1 GiB reply costs the server no memory.
     """
+    text = _huge_text(completion, params, ctx.rng)
+    tokens = (max(1, len(text) // 4) if text else 0) + completion.reasoning_tokens
+    if len(text) >= LAZY_MIN_CHARS:
+        return replace(completion, text=None, lazy_text=text, output_tokens=tokens)
+    return replace(completion, text=str(text), lazy_text=None, output_tokens=tokens)
+
+
+def _huge_text(completion: Completion, params: HugePayloadParams, rng: random.Random) -> LazyText:
+    """The huge reply as runs of repeated pieces."""
     found = find_json(completion.text)
     target = int(params.size_mb * _MIB) - len(completion.text or "")
     if params.shape == "nested":
-        return retext(completion, _with_key(found, params.key, "[" * params.depth + "]" * params.depth))
+        before, after = _key_frame(found, params.key)
+        return LazyText.of((before, 1), ("[", params.depth), ("]", params.depth), (after, 1))
     if params.shape == "pad":
-        return retext(completion, _with_key(found, params.key, "[" + _records(target) + "]"))
+        before, after = _key_frame(found, params.key)
+        return LazyText.of((before + "[", 1), *_record_runs(target), ("]" + after, 1))
     if params.shape == "array":
         element = json.dumps(found.value, ensure_ascii=False) if found is not None else None
-        return retext(completion, "[" + _records(target, element) + "]")
-    return retext(completion, _prose(int(params.size_mb * _MIB), ctx.rng))
+        return LazyText.of(("[", 1), *_record_runs(target, element), ("]", 1))
+    return _prose(int(params.size_mb * _MIB), rng)
 
 
-def _with_key(found: Found | None, key: str, raw_value: str) -> str:
-    """The reply's object with one more key holding ``raw_value``, or ``raw_value`` alone."""
+def _key_frame(found: Found | None, key: str) -> tuple[str, str]:
+    """What goes before and after a raw value added under ``key`` to the reply's object (nothing if none)."""
     if found is None or not isinstance(found.value, dict):
-        return raw_value
+        return "", ""
     while key in found.value:
         key += "_"
     head = json.dumps(found.value, ensure_ascii=False)[:-1]
     joint = ", " if found.value else ""
-    return "".join([found.prefix, head, joint, json.dumps(key), ": ", raw_value, "}", found.suffix])
+    return "".join([found.prefix, head, joint, json.dumps(key), ": "]), "}" + found.suffix
 
 
-def _records(n_bytes: int, element: str | None = None) -> str:
-    """Comma-separated JSON elements totalling about ``n_bytes``, built by repetition, not a loop."""
+def _record_runs(n_bytes: int, element: str | None = None) -> list[tuple[str, int]]:
+    """Comma-separated JSON elements totalling about ``n_bytes``, as runs of one repeated block."""
     items = [element] if element is not None else [f'{{"i":{i},"v":"xxxxxxxx"}}' for i in range(1000, 2000)]
     count = max(1, n_bytes // (len(items[0]) + 1))
     cycle = items * max(1, 4096 // len(items))
     full, rest = divmod(count, len(cycle))
-    parts = [",".join(cycle)] * full if full else []
+    block = ",".join(cycle)
+    runs = [(block, 1), ("," + block, full - 1)] if full else []
     if rest:
-        parts.append(",".join(cycle[:rest]))
-    return ",".join(parts)
+        runs.append((("," if full else "") + ",".join(cycle[:rest]), 1))
+    return runs
 
 
-def _prose(n_chars: int, rng: random.Random) -> str:
+def _prose(n_chars: int, rng: random.Random) -> LazyText:
     block = " ".join(rng.choice(_SENTENCES) for _ in range(20)) + "\n"
     full, rest = divmod(n_chars, len(block))
-    return block * full + block[:rest]
+    return LazyText.of((block, full), (block[:rest], 1))
 
 
 # --- empty, refused, exhausted ---------------------------------------------------------------------

@@ -16,9 +16,9 @@ from typing import Annotated
 
 import pydantic
 
-from harness.faults._framing import split
+from harness.faults._framing import drip_stream, scan, split
 from harness.faults.base import FaultContext, Layer, NoParams, Params, fault
-from harness.wire import WireReply
+from harness.wire import SegmentStream, WireReply
 
 
 @fault("empty_reply", Layer.TRANSPORT)
@@ -64,9 +64,18 @@ def slow_drip(reply: WireReply, params: SlowDripParams, ctx: FaultContext) -> Wi
 
     Each chunk arrives often enough that a per-read timeout never fires, so only a total
     deadline bounds the call. Works on plain and streaming replies; existing delays are kept.
+    A raw reply (``empty_reply``, ``random_bytes``) is left as it is: it has no HTTP body to
+    re-cut (its bytes go out at once, then the connection closes).
     """
+    if reply.raw_response is not None:
+        return reply
     size = params.chunk_size or max(1, math.floor(params.bytes_per_second / 10))
-    segments = split(reply.segments, list(range(size, len(reply.body), size)))
+    if isinstance(reply.segments, SegmentStream):
+        first = scan(reply.segments).first
+        return dataclasses.replace(
+            reply, segments=drip_stream(reply.segments, size, params.bytes_per_second, first)
+        )
+    segments = split(reply.segments, list(range(size, reply.body_size, size)))
     # Each piece waits as long as its own bytes take at the rate: the body arrives at exactly that rate.
     dripped = [
         dataclasses.replace(s, delay=s.delay + (len(s.data) / params.bytes_per_second if i else 0.0))

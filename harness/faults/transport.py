@@ -8,13 +8,21 @@ breaks, ``keepalive_every`` — and the deliveries carry it out.
 A reply counts as a stream when the request asked for one and the status is 2xx (an
 ``http_status`` fault earlier in the chain turns a stream into a plain error reply).
 ``stream_stall``, ``stream_cut``, ``malformed_sse`` and ``split_utf8`` only make sense for
-streams: on any other reply they return it unchanged. ``latency``, ``timeout``,
+streams: on any other reply — a raw one from ``empty_reply`` / ``random_bytes`` included —
+they return it unchanged. ``latency``, ``timeout``,
 ``http_status`` and ``connection_reset`` work on both.
 
 Stream faults find SSE frames by parsing the body back (frames end at a blank line; see
 :mod:`~harness.faults._framing`), so they compose with each other and with faults that
 re-segment the body; ``stream_cut`` asks the dialect which frames are terminators
 (``Dialect.is_stream_terminator``).
+
+A huge reply's body is lazy (:class:`~harness.wire.SegmentStream`). ``latency``,
+``connection_reset``, ``stream_cut``, ``stream_stall`` and ``slow_drip`` edit it lazily —
+one generation pass finds its frames when they need them, and the result is generated as it
+is sent, byte for byte what the built body would give. ``malformed_sse`` and ``split_utf8``
+build the body first, and so do ``connection_reset``, ``stream_cut`` and ``stream_stall`` when
+an earlier fault gave it delays (``latency`` per chunk, ``slow_drip``).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from harness.faults import _framing as framing
 from harness.faults.base import FaultContext, Layer, Params, fault
 from harness.faults.distributions import Distribution, DistributionKind, build_distribution
 from harness.faults.http_errors import RetryAfterForm, html_error_page, ratelimit_headers, retry_after_headers
-from harness.wire import KEEPALIVE_COMMENT, Break, Envelope, Segment, WireReply
+from harness.wire import KEEPALIVE_COMMENT, Break, Envelope, Segment, Segments, SegmentStream, WireReply
 
 Seconds = Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
 """A finite, non-negative number of seconds."""
@@ -44,7 +52,14 @@ def _invalid(message: str) -> PydanticCustomError:
 
 
 def _is_stream(reply: WireReply, ctx: FaultContext) -> bool:
-    return ctx.request.stream and 200 <= reply.status < 300
+    # A raw reply (empty_reply, random_bytes) is no HTTP response at all: it has no stream to edit.
+    return ctx.request.stream and 200 <= reply.status < 300 and reply.raw_response is None
+
+
+def _undelayed_stream(reply: WireReply) -> SegmentStream | None:
+    """The reply's lazy body when it has no delays yet (the stream faults then edit it lazily)."""
+    segments = reply.segments
+    return segments if isinstance(segments, SegmentStream) and not segments.delay else None
 
 
 # --------------------------------------------------------------------------- latency
@@ -102,10 +117,19 @@ def latency(reply: WireReply, params: LatencyParams, ctx: FaultContext) -> WireR
     """
     dist = params.build()
     head = reply.head_delay + (dist.sample(ctx.rng) if params.first_byte else 0.0)
+    if not (params.per_chunk and _is_stream(reply, ctx)):
+        # The segments are kept as they are (a lazy body stays lazy).
+        return dataclasses.replace(reply, head_delay=head)
+    if isinstance(reply.segments, SegmentStream):
+        # One pass counts the segments; the draws are the ones an eager body would get, in order.
+        count = framing.scan(reply.segments).segments
+        delays = [dist.sample(ctx.rng) for _ in range(1, count)]
+        return dataclasses.replace(
+            reply, head_delay=head, segments=framing.jitter_stream(reply.segments, delays)
+        )
     segments = list(reply.segments)
-    if params.per_chunk and _is_stream(reply, ctx):
-        for i in range(1, len(segments)):
-            segments[i] = dataclasses.replace(segments[i], delay=segments[i].delay + dist.sample(ctx.rng))
+    for i in range(1, len(segments)):
+        segments[i] = dataclasses.replace(segments[i], delay=segments[i].delay + dist.sample(ctx.rng))
     return dataclasses.replace(reply, head_delay=head, segments=segments)
 
 
@@ -253,10 +277,13 @@ def connection_reset(reply: WireReply, params: ConnectionResetParams, ctx: Fault
             reply, before_head=Break.RESET, segments=[], ending=None, keepalive_every=None
         )
     fraction = params.fraction if params.fraction is not None else ctx.rng.uniform(0.1, 0.9)
-    size = math.floor(len(reply.body) * fraction)
-    return dataclasses.replace(
-        reply, segments=framing.truncate(reply.segments, size), ending=Break.RESET, keepalive_every=None
-    )
+    size = math.floor(reply.body_size * fraction)
+    segments = reply.segments
+    if isinstance(segments, SegmentStream) and not segments.delay:
+        cut: Segments = framing.truncate_stream(segments, size)
+    else:
+        cut = framing.truncate(segments, size)
+    return dataclasses.replace(reply, segments=cut, ending=Break.RESET, keepalive_every=None)
 
 
 # --------------------------------------------------------------------------- stream_stall
@@ -286,9 +313,14 @@ def stream_stall(reply: WireReply, params: StreamStallParams, ctx: FaultContext)
     """
     if not _is_stream(reply, ctx):
         return reply
-    spans = framing.frames(reply.body)
+    lazy = _undelayed_stream(reply)
+    if lazy is None:
+        reply = framing.held(reply)
+    spans = framing.frames(reply.body) if lazy is None else framing.scan(lazy).spans
     count = len(spans) // 2 if params.after_events is None else min(params.after_events, len(spans))
     offset = spans[count - 1][1] if count else 0
+    if lazy is not None:
+        return _stall_lazily(reply, lazy, params, offset)
     if params.seconds is None:
         return dataclasses.replace(
             reply,
@@ -299,15 +331,35 @@ def stream_stall(reply: WireReply, params: StreamStallParams, ctx: FaultContext)
     segments = framing.split(reply.segments, [offset])
     index = next((i for i, o in enumerate(framing.offsets(segments)) if o >= offset), len(segments))
     head, tail = segments[:index], segments[index:]
-    pings = math.ceil(params.seconds / params.keepalive_every) - 1 if params.keepalive else 0
-    fill = [Segment(KEEPALIVE_COMMENT, params.keepalive_every) for _ in range(max(pings, 0))]
-    rest = params.seconds - len(fill) * params.keepalive_every
+    fill, rest = _keepalive_fill(params, params.seconds)
     resumed = (
         [dataclasses.replace(tail[0], delay=tail[0].delay + rest), *tail[1:]]
         if tail
         else [Segment(b"", rest)]
     )
     return dataclasses.replace(reply, segments=[*head, *fill, *resumed])
+
+
+def _keepalive_fill(params: StreamStallParams, seconds: float) -> tuple[list[Segment], float]:
+    """The comment segments filling a stall of ``seconds``, and the wait left after them."""
+    pings = math.ceil(seconds / params.keepalive_every) - 1 if params.keepalive else 0
+    fill = [Segment(KEEPALIVE_COMMENT, params.keepalive_every) for _ in range(max(pings, 0))]
+    return fill, seconds - len(fill) * params.keepalive_every
+
+
+def _stall_lazily(
+    reply: WireReply, stream: SegmentStream, params: StreamStallParams, offset: int
+) -> WireReply:
+    """:func:`stream_stall` on a lazy body (no delays yet): the same edit, still generated as it is sent."""
+    if params.seconds is None:
+        return dataclasses.replace(
+            reply,
+            segments=framing.truncate_stream(stream, offset),
+            ending=Break.HANG,
+            keepalive_every=params.keepalive_every if params.keepalive else None,
+        )
+    fill, rest = _keepalive_fill(params, params.seconds)
+    return dataclasses.replace(reply, segments=framing.stall_stream(stream, offset, fill, rest))
 
 
 # --------------------------------------------------------------------------- stream_cut
@@ -332,6 +384,10 @@ def stream_cut(reply: WireReply, params: StreamCutParams, ctx: FaultContext) -> 
     if not _is_stream(reply, ctx):
         return reply
     dialect: Dialect = ctx.dialect
+    lazy = _undelayed_stream(reply)
+    if lazy is not None:
+        return _cut_lazily(reply, lazy, params, dialect)
+    reply = framing.held(reply)
     body = reply.body
     spans = framing.frames(body)
     events = [framing.parse_frame(body[s:e]) for s, e in spans]
@@ -348,6 +404,25 @@ def stream_cut(reply: WireReply, params: StreamCutParams, ctx: FaultContext) -> 
         if event is not None and dialect.is_stream_terminator(event):
             segments = framing.splice(segments, start, end, b"")
     return dataclasses.replace(reply, segments=segments)
+
+
+def _cut_lazily(
+    reply: WireReply, stream: SegmentStream, params: StreamCutParams, dialect: Dialect
+) -> WireReply:
+    """:func:`stream_cut` on a lazy body (no delays yet): frames found in one pass, the cut made lazily."""
+    found = framing.scan(stream)
+    pairs = list(zip(found.spans, found.events, strict=True))
+    if params.after_fraction is not None:
+        content = next(
+            (i for i, (_, ev) in enumerate(pairs) if ev is not None and framing.closes(ev, dialect)),
+            len(pairs),
+        )
+        keep = math.floor(content * params.after_fraction)
+        return dataclasses.replace(
+            reply, segments=framing.truncate_stream(stream, found.spans[keep - 1][1] if keep else 0)
+        )
+    ends = [span for span, ev in pairs if ev is not None and dialect.is_stream_terminator(ev)]
+    return dataclasses.replace(reply, segments=framing.drop_ranges(stream, ends))
 
 
 # --------------------------------------------------------------------------- malformed_sse
@@ -407,6 +482,7 @@ def malformed_sse(reply: WireReply, params: MalformedSseParams, ctx: FaultContex
     """
     if not _is_stream(reply, ctx):
         return reply
+    reply = framing.held(reply)
     body = reply.body
     spans = framing.frames(body)
     if not spans:
@@ -448,6 +524,7 @@ def split_utf8(reply: WireReply, params: SplitUtf8Params, ctx: FaultContext) -> 
     """
     if not _is_stream(reply, ctx):
         return reply
+    reply = framing.held(reply)
     body = reply.body
     leads = [i for i, byte in enumerate(body) if byte >= 0xC0]
     if leads:

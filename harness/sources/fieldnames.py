@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 _INT_HINTS: tuple[tuple[frozenset[str], tuple[int, int]], ...] = (
@@ -50,9 +51,11 @@ _TEXT_WORDS = frozenset(
 
 
 class Drawer(Protocol):
-    """What a string rule draws with: a seeded Faker and the generator's date helpers."""
+    """What a string rule draws with: Faker values and the generator's date helpers, all from one rng."""
 
-    faker: Any
+    def fake(self, method: str, *args: Any) -> str:
+        """Faker's ``method(*args)``."""
+        ...
 
     def datetime(self) -> str:
         """An RFC 3339 UTC timestamp."""
@@ -110,8 +113,20 @@ def _hint(table: tuple[tuple[frozenset[str], Any], ...], key: str) -> Any:
     return next((found for words, found in table if words & tokens), None)
 
 
+@dataclass(frozen=True, slots=True)
+class FakerRule:
+    """A rule that is one Faker method: the generator may bind it to its Faker once, ahead of drawing."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+
+    def __call__(self, maker: Drawer) -> str:
+        """Faker's ``method(*args)``."""
+        return maker.fake(self.method, *self.args)
+
+
 def _fake(method: str, *args: Any) -> Rule:
-    return lambda maker: str(getattr(maker.faker, method)(*args))
+    return FakerRule(method, args)
 
 
 _FORMATS: dict[str, Rule] = {
@@ -135,9 +150,9 @@ _FORMATS: dict[str, Rule] = {
     "phone": _fake("phone_number"),
     "color": _fake("color_name"),
     "regex": lambda m: "^[a-z]+$",
-    "json-pointer": lambda m: "/" + "/".join(m.faker.words(2)),
-    "uri-template": lambda m: f"{m.faker.url()}{{id}}",
-    "base64": lambda m: str(m.faker.sha1())[:16],
+    "json-pointer": lambda m: f"/{m.fake('word')}/{m.fake('word')}",
+    "uri-template": lambda m: f"{m.fake('url')}{{id}}",
+    "base64": lambda m: m.fake("sha1")[:16],
 }
 
 
@@ -172,14 +187,14 @@ _STRING_RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     (
         "token",
         frozenset({"title", "subject", "headline", "heading"}),
-        lambda m: m.faker.sentence(4).rstrip("."),
+        lambda m: m.fake("sentence", 4).rstrip("."),
     ),
     ("token", frozenset({"currency"}), _fake("currency_code")),
     ("token", frozenset({"color", "colour"}), _fake("color_name")),
     ("token", frozenset({"language", "lang"}), _fake("language_name")),
     ("token", frozenset({"job", "occupation", "profession", "role"}), _fake("job")),
     ("token", frozenset({"slug"}), _fake("slug")),
-    ("token", frozenset({"sku", "code"}), lambda m: m.faker.bothify("???-####").upper()),
+    ("token", frozenset({"sku", "code"}), lambda m: m.fake("bothify", "???-####").upper()),
     ("token", frozenset({"password", "secret"}), _fake("password")),
     ("token", frozenset({"token", "hash", "checksum"}), _fake("sha1")),
     ("token", frozenset({"filename", "file"}), _fake("file_name")),

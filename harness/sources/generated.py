@@ -12,7 +12,12 @@ validating each value and drawing again. Dates come from a fixed window, never f
 so the same seed gives byte-identical text on any day.
 
 The name and format hints are in :mod:`~harness.sources.fieldnames`, the ``pattern``
-sampler in :mod:`~harness.sources.patterns`; this module walks the schema.
+sampler in :mod:`~harness.sources.patterns`, Faker's values in
+:mod:`~harness.sources.fakedata`; this module walks the schema. Everything that does not
+depend on the seed — ``$ref`` and ``allOf`` resolved, bounds fitted to the field's hints,
+the rule for each string field, patterns compiled — is worked out once per schema node
+(a :class:`_Plan`), so a model call only draws. Every draw, Faker's included, comes from
+the one rng handed to :meth:`SchemaSource.text`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ from typing import Any
 import jsonschema
 from faker import Faker
 
+from harness.sources.fakedata import LocaleFaker
 from harness.sources.fieldnames import (
+    FakerRule,
+    Rule,
     by_format,
     by_name,
     float_range,
@@ -50,6 +58,7 @@ _TOO_DEEP = 40
 _ATTEMPTS = 8
 _EPOCH = datetime(2018, 1, 1, tzinfo=UTC)
 _WINDOW = int(timedelta(days=8 * 365).total_seconds())
+_FIRST_DAY = _EPOCH.date().toordinal()
 _MAX_PROBLEM = 200
 """Longest problem text quoted from jsonschema or pydantic."""
 
@@ -75,15 +84,16 @@ class SchemaSource:
                 f"expected a valid JSON Schema; at {where}: {one_line(exc.message, _MAX_PROBLEM)}"
             ) from None
         try:
-            # Unweighted draws: Faker otherwise rebuilds its frequency tables on every name()
-            # and email() call, which made generation most of the harness's per-call cost.
-            # One locale: call its generator directly, skipping the proxy's per-attribute lookup.
-            self._faker: Any = Faker(locale, use_weighting=False).factories[0]
+            # Unweighted draws for what Faker itself draws: its weighted helpers rebuild their
+            # tables on every call. The common values are drawn by LocaleFaker, weighted.
+            generator: Any = Faker(locale, use_weighting=False).factories[0]
         except AttributeError:
             raise GenerationError(f"unknown Faker locale {locale!r}") from None
         self.schema = dict(schema)
         self.locale = locale
         self.model: Any = None
+        self._faker = LocaleFaker(generator)
+        self._plans = _Plans()
         self._lock = threading.Lock()
         self._validator = jsonschema.Draft202012Validator(
             self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -111,29 +121,33 @@ class SchemaSource:
 
     def text(self, rng: random.Random) -> str:
         """A generated value as compact JSON text."""
-        return json.dumps(self.generate(rng), ensure_ascii=False, separators=(",", ":"))
+        return self._draw(rng)[1]
 
     def generate(self, rng: random.Random) -> Any:
         """A value that validates against the schema (and the model, if any)."""
+        return self._draw(rng)[0]
+
+    def _draw(self, rng: random.Random) -> tuple[Any, str]:
+        """A conforming value and its compact JSON text (drawn again, up to a few times, if it fails)."""
         problem = "no attempt made"
-        with self._lock:  # the Faker is reseeded per call: concurrent calls must not interleave
+        with self._lock:  # Faker's own methods draw from the rng they are handed: no interleaving
             for _ in range(_ATTEMPTS):
-                self._faker.seed_instance(rng.getrandbits(64))
                 try:
-                    value = _Maker(self.schema, self._faker, rng).value(self.schema, "", 0)
+                    value = _Maker(self.schema, self._plans, self._faker, rng).value(self.schema, "", 0)
                 except GenerationError as exc:
                     problem = str(exc)
                     continue
-                problem = self._problem(value) or ""
+                text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                problem = self._problem(value, text) or ""
                 if not problem:
-                    return value
+                    return value, text
         raise GenerationError(f"cannot generate a conforming value: {problem}")
 
-    def _problem(self, value: Any) -> str | None:
+    def _problem(self, value: Any, text: str) -> str | None:
         # A model's own validation is the stricter check and ten times cheaper than jsonschema.
         if self.model is not None:
             try:
-                self.model.model_validate_json(json.dumps(value))
+                self.model.model_validate_json(text)
             except ValueError as exc:
                 return one_line(str(exc), _MAX_PROBLEM)
             return None
@@ -147,11 +161,389 @@ class SchemaSource:
         return f"SchemaSource({title!r})"
 
 
-class _Maker:
-    """One generation pass: walks the schema, drawing structure from ``rng`` and values from Faker."""
+_EMPTY: Mapping[str, Any] = {}
+"""The schema of a value with no constraints (``true`` or ``{}``): a string."""
 
-    def __init__(self, root: Mapping[str, Any], faker: Any, rng: random.Random) -> None:
+
+class _Plans:
+    """Seed-independent work, done once per schema node: each node's :class:`_Plan`, keyed by node and field.
+
+    Keys are ``id(node)``, and each entry keeps its node alive, so an id is never reused
+    while the entry exists. Every node drawn from is part of the source's schema or of a
+    plan (resolved ``$ref``/``allOf`` merges, union branches), so the table stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._table: dict[tuple[int, str], tuple[Any, _Plan]] = {}
+
+    def get(self, schema: Any, key: str, maker: _Maker) -> _Plan:
+        """The plan for ``schema`` at field ``key``, built on first use."""
+        found = self._table.get((id(schema), key))
+        if found is not None:
+            return found[1]
+        plan = _plan_for(schema, key, maker)
+        self._table[(id(schema), key)] = (schema, plan)
+        return plan
+
+
+class _Plan:
+    """How to draw a value for one schema node at one field name; building it draws nothing."""
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A value drawn with ``maker``'s rng at nesting ``depth``."""
+        raise NotImplementedError
+
+
+def _plan_for(schema: Any, key: str, maker: _Maker) -> _Plan:
+    """Build the plan of ``schema`` (raises GenerationError where drawing it would fail before any draw)."""
+    if schema is False:
+        raise GenerationError("schema 'false' admits no value")
+    if schema is True or not schema:
+        return _StringPlan(_EMPTY, key, maker.faker)
+    ref = schema.get("$ref")
+    shape = _shape_plan(maker.resolve(schema), key, maker.faker)
+    return _RefPlan(ref, shape) if ref is not None else shape
+
+
+def _shape_plan(schema: dict[str, Any], key: str, faker: LocaleFaker) -> _Plan:
+    """The plan of a resolved schema: const, enum, union or one of the JSON types."""
+    if "const" in schema:
+        return _ConstPlan(schema["const"])
+    if "enum" in schema:
+        return _EnumPlan(schema["enum"])
+    for word in ("anyOf", "oneOf"):
+        if word in schema:
+            return _UnionPlan(schema, word, key)
+    declared = schema.get("type")
+    if isinstance(declared, list) and declared:
+        return _TypesPlan(schema, key, declared, faker)
+    kind = declared if isinstance(declared, str) else _inferred_kind(schema)
+    return _typed_plan(schema, key, kind, faker)
+
+
+def _typed_plan(schema: dict[str, Any], key: str, kind: str, faker: LocaleFaker) -> _Plan:
+    if kind == "string":
+        return _StringPlan(schema, key, faker)
+    if kind == "integer":
+        return _IntegerPlan(schema, key)
+    if kind == "object":
+        return _ObjectPlan(schema)
+    if kind == "boolean":
+        return _BooleanPlan(0.8 if likely_true(key) else 0.5)
+    if kind == "number":
+        return _NumberPlan(schema, key)
+    if kind == "array":
+        return _ArrayPlan(schema, key)
+    if kind == "null":
+        return _ConstPlan(None)
+    raise GenerationError(f"unknown type {kind!r}")
+
+
+def _inferred_kind(schema: Mapping[str, Any]) -> str:
+    """The JSON type a schema without ``type`` implies by its keywords."""
+    if {"properties", "required", "additionalProperties"} & schema.keys():
+        return "object"
+    if {"items", "prefixItems", "minItems", "maxItems"} & schema.keys():
+        return "array"
+    if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"} & schema.keys():
+        return "number"
+    return "string"
+
+
+class _RefPlan(_Plan):
+    """A ``$ref`` node: a schema met again inside itself is recursion, so it is drawn shallow."""
+
+    def __init__(self, ref: str, shape: _Plan) -> None:
+        self.ref = ref
+        self.shape = shape
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """The referenced value, at a depth that ends recursion."""
+        refs = maker.refs
+        refs.append(self.ref)
+        try:
+            return self.shape.draw(maker, depth + (_DEEP if refs.count(self.ref) > 1 else 0))
+        finally:
+            refs.pop()
+
+
+class _ConstPlan(_Plan):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """The constant."""
+        return self.value
+
+
+class _EnumPlan(_Plan):
+    def __init__(self, values: Any) -> None:
+        self.values = values
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """One of the values."""
+        return maker.rng.choice(self.values)
+
+
+class _BooleanPlan(_Plan):
+    def __init__(self, chance: float) -> None:
+        self.chance = chance
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """Mostly true for flags like ``is_active`` / ``enabled``, a coin toss otherwise."""
+        return maker.rng.random() < self.chance
+
+
+class _TypesPlan(_Plan):
+    """A list of types: one drawn (null now and then, always when deep), then its plan."""
+
+    def __init__(self, schema: dict[str, Any], key: str, declared: list[Any], faker: LocaleFaker) -> None:
+        self.schema = schema
+        self.faker = faker
+        self.key = key
+        self.concrete = [t for t in declared if t != "null"]
+        self.nullable = "null" in declared
+        self.plans: dict[str, _Plan] = {}
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A value of one of the types."""
+        rng = maker.rng
+        if not self.concrete or (self.nullable and (depth >= _DEEP or rng.random() < 0.15)):
+            return None
+        kind = str(rng.choice(self.concrete))
+        plan = self.plans.get(kind)
+        if plan is None:
+            plan = self.plans[kind] = _typed_plan(self.schema, self.key, kind, self.faker)
+        return plan.draw(maker, depth)
+
+
+class _UnionPlan(_Plan):
+    """``anyOf``/``oneOf``: null now and then if a branch allows it, else the branches in a drawn order."""
+
+    def __init__(self, schema: dict[str, Any], word: str, key: str) -> None:
+        self.word = word
+        self.key = key
+        self.siblings = {k: v for k, v in schema.items() if k != word}
+        self.branches = schema[word]
+        self.resolved: list[Any] | None = None
+        self.merged: dict[int, Any] = {}
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A value of the first branch, in a drawn order, that can be generated."""
+        if self.resolved is None:
+            self.resolved = [maker.resolve(b) if isinstance(b, Mapping) else b for b in self.branches]
+        is_null = [isinstance(b, dict) and b.get("type") == "null" for b in self.resolved]
+        others = [b for b, null in zip(self.resolved, is_null, strict=True) if not null]
+        rng = maker.rng
+        if any(is_null) and (not others or depth >= _DEEP or rng.random() < 0.15):
+            return None
+        last: GenerationError | None = None
+        for index in rng.sample(range(len(others)), len(others)):
+            try:
+                return maker.value(self._chosen(index, others[index]), self.key, depth)
+            except GenerationError as exc:
+                last = exc
+        raise last or GenerationError(f"no {self.word} branch can be generated")
+
+    def _chosen(self, index: int, branch: Any) -> Any:
+        """Branch ``index`` merged with the union's sibling keywords (kept, so its plan is reused)."""
+        found = self.merged.get(index)
+        if found is None:
+            found = self.merged[index] = _merge(self.siblings, branch) if isinstance(branch, dict) else branch
+        return found
+
+
+class _IntegerPlan(_Plan):
+    """An integer inside the schema's bounds, realistic for the field name."""
+
+    def __init__(self, schema: Mapping[str, Any], key: str) -> None:
+        lo, hi = _bounds(schema, integral=True)
+        hint = int_range(key) or (0, 1000)
+        lo, hi = _fit(lo, hi, hint[0], hint[1])
+        self.low, self.high, self.step = int(lo), int(hi), Fraction(1)
+        step = schema.get("multipleOf")
+        if step is not None:
+            self.step = Fraction(str(step))
+            if self.step.denominator != 1:
+                raise GenerationError(f"integer multipleOf {step} is not supported")
+            self.low, self.high = math.ceil(lo / self.step), math.floor(hi / self.step)
+            if self.low > self.high:
+                raise GenerationError(f"no multiple of {step} between {lo} and {hi}")
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """An integer (a multiple of ``multipleOf`` when set)."""
+        drawn = maker.rng.randint(self.low, self.high)
+        return drawn if self.step == 1 else int(drawn * self.step)
+
+
+class _NumberPlan(_Plan):
+    """A float inside the schema's bounds, with a field-appropriate number of decimals."""
+
+    def __init__(self, schema: Mapping[str, Any], key: str) -> None:
+        lo, hi = _bounds(schema, integral=False)
+        low, high, self.decimals = float_range(key) or (0.0, 1000.0, 2)
+        self.low, self.high = _fit(lo, hi, low, high)
+        self.schema = schema
+        self.key = key
+        step = schema.get("multipleOf")
+        self.step = None if step is None else float(step)
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A float (a multiple of ``multipleOf`` when set)."""
+        lo, hi = self.low, self.high
+        if self.step is not None:
+            return maker.multiple(self.step, lo, hi)
+        raw = maker.rng.uniform(lo, hi)
+        for candidate in (round(raw, self.decimals), raw, (lo + hi) / 2):
+            if _inside(candidate, self.schema):
+                return candidate
+        raise GenerationError(f"no number inside the bounds of {self.key or 'value'}")
+
+
+class _StringPlan(_Plan):
+    """A string by format, then by field name, fitted to length and pattern."""
+
+    def __init__(self, schema: Mapping[str, Any], key: str, faker: LocaleFaker) -> None:
+        self.key = key
+        self.low = int(schema.get("minLength", 0))
+        self.high: int | None = schema.get("maxLength")
+        if self.high is not None and self.low > self.high:
+            raise GenerationError(f"minLength {self.low} is above maxLength {self.high}")
+        self.pattern: str | None = schema.get("pattern")
+        self.matcher = re.compile(self.pattern) if self.pattern is not None else None
+        self.by_format = _bind(by_format(schema.get("format")), faker)
+        self.by_name = _bind(by_name(key), faker)
+        self.word = faker.draw_for("word")
+        self.attempts = _ATTEMPTS * 3 if self.pattern else _ATTEMPTS
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A string that fits, or GenerationError after a few attempts."""
+        low, high, pattern, matcher, by_format = (
+            self.low,
+            self.high,
+            self.pattern,
+            self.matcher,
+            self.by_format,
+        )
+        formatted = by_format(maker) if by_format is not None else None
+        for attempt in range(self.attempts):
+            if pattern is not None and attempt >= 2:
+                # repeats shrink as attempts go by, down to the shortest match
+                candidate = maker.matching(pattern, max(0, REPEAT_SLACK - attempt // 3))
+            elif formatted is not None:
+                candidate = formatted if attempt == 0 or by_format is None else by_format(maker) or ""
+            else:
+                named = self.by_name(maker) if self.by_name is not None else None
+                candidate = maker.fit(named or self.word(maker.rng), low, high)
+            fits = low <= len(candidate) and (high is None or len(candidate) <= high)
+            if fits and (matcher is None or matcher.search(candidate)):
+                return candidate
+        shape = f"length {low}..{'' if high is None else high}" + (
+            f" matching {pattern!r}" if pattern else ""
+        )
+        raise GenerationError(f"cannot produce a string for {self.key or 'a value'} with {shape}")
+
+
+def _bind(rule: Rule | None, faker: LocaleFaker) -> Rule | None:
+    """``rule``, with a plain Faker method looked up once instead of on every draw."""
+    if isinstance(rule, FakerRule) and not rule.args:
+        draw = faker.draw_for(rule.method)
+        return lambda maker: draw(maker.rng)  # type: ignore[attr-defined]  # the generator's drawer has one
+    return rule
+
+
+class _ArrayPlan(_Plan):
+    """A list honouring prefixItems, items, min/maxItems, uniqueItems and contains."""
+
+    def __init__(self, schema: Mapping[str, Any], key: str) -> None:
+        self.key = key
+        self.prefix = list(schema.get("prefixItems", []))
+        self.items = schema.get("items", True)
+        self.low = int(schema.get("minItems", 0))
+        high = schema.get("maxItems")
+        self.cap = self.low + 3 if high is None else min(int(high), self.low + 3)
+        if self.items is False:
+            self.cap = min(self.cap, len(self.prefix))
+        self.unique = bool(schema.get("uniqueItems"))
+        self.has_contains = "contains" in schema
+        self.contains = schema.get("contains")
+        self.item_key = singular(snake(key))
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """A list of drawn items."""
+        low, cap, item_key = self.low, self.cap, self.item_key
+        target = low if depth >= _DEEP else maker.rng.randint(max(low, min(1, cap)), max(low, cap))
+        target = max(target, min(len(self.prefix), cap))
+        out: list[Any] = [maker.value(s, item_key, depth + 1) for s in self.prefix[:target]]
+        seen = {_canonical(v) for v in out}
+        draws = 0
+        while len(out) < target and draws < 20 * (target + 1):
+            draws += 1
+            item = maker.value(self.items, item_key, depth + 1)
+            if self.unique and _canonical(item) in seen:
+                continue
+            seen.add(_canonical(item))
+            out.append(item)
+        if len(out) < low:
+            raise GenerationError(f"cannot draw {low} distinct items for {self.key or 'array'}")
+        if self.has_contains and out and len(out) > len(self.prefix):
+            out[-1] = maker.value(self.contains, item_key, depth + 1)
+        elif self.has_contains:
+            out.append(maker.value(self.contains, item_key, depth + 1))
+        return out
+
+
+class _ObjectPlan(_Plan):
+    """An object with every required property and most optional ones (fewer when deep)."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.properties: Mapping[str, Any] = schema.get("properties", {})
+        self.required = list(schema.get("required", []))
+        self.optional = [name for name in self.properties if name not in set(self.required)]
+        self.undeclared = [name for name in self.required if name not in self.properties]
+        self.extra = schema.get("additionalProperties", True)
+        self.low: int = int(schema.get("minProperties", 0))
+        self.high: int | None = schema.get("maxProperties")
+
+    def draw(self, maker: _Maker, depth: int) -> Any:
+        """An object of drawn properties."""
+        rng, properties, low, high, extra = maker.rng, self.properties, self.low, self.high, self.extra
+        chosen = set(self.required)
+        room = math.inf if high is None else high - len(chosen)
+        if depth < _DEEP:
+            for name in self.optional:
+                if room <= 0:
+                    break
+                if rng.random() < 0.8:
+                    chosen.add(name)
+                    room -= 1
+        for name in properties:
+            if len(chosen) >= low:
+                break
+            chosen.add(name)
+        out = {name: maker.value(extra, name, depth + 1) for name in self.undeclared}
+        out.update(
+            {name: maker.value(sub, name, depth + 1) for name, sub in properties.items() if name in chosen}
+        )
+        wanted = low
+        if not properties and extra is not False and depth < _DEEP:  # a map: a few entries
+            wanted = max(low, min(rng.randint(1, 3), high if high is not None else 3))
+        while len(out) < wanted:
+            if extra is False:
+                raise GenerationError(f"minProperties {low} needs more properties than the schema allows")
+            word = maker.fake("word")
+            out[word if word not in out else f"{word}_{len(out)}"] = maker.value(extra, word, depth + 1)
+        return out
+
+
+class _Maker:
+    """One generation pass: draws structure from ``rng`` and values from Faker's data, following the plans."""
+
+    def __init__(
+        self, root: Mapping[str, Any], plans: _Plans, faker: LocaleFaker, rng: random.Random
+    ) -> None:
         self.root = root
+        self.plans = plans
         self.faker = faker
         self.rng = rng
         self.refs: list[str] = []
@@ -160,45 +552,11 @@ class _Maker:
         """A value for ``schema`` at property ``key`` (name hints) and nesting ``depth``."""
         if depth > _TOO_DEEP:
             raise GenerationError("schema recursion has no finite instance")
-        if schema is False:
-            raise GenerationError("schema 'false' admits no value")
-        if schema is True or not schema:
-            return self.string({}, key)
-        ref = schema.get("$ref")
-        if ref is not None:  # a schema met again inside itself is recursion: generate it shallow
-            self.refs.append(ref)
-            try:
-                return self.shape(schema, key, depth + (_DEEP if self.refs.count(ref) > 1 else 0))
-            finally:
-                self.refs.pop()
-        return self.shape(schema, key, depth)
+        return self.plans.get(schema, key, self).draw(self, depth)
 
-    def shape(self, schema: Mapping[str, Any], key: str, depth: int) -> Any:
-        """A value for a non-trivial schema: const, enum, union or one of the JSON types."""
-        schema = self.resolve(schema)
-        if "const" in schema:
-            return schema["const"]
-        if "enum" in schema:
-            return self.rng.choice(schema["enum"])
-        for word in ("anyOf", "oneOf"):
-            if word in schema:
-                return self.union(schema, word, key, depth)
-        kind = self.kind(schema, depth)
-        if kind == "string":
-            return self.string(schema, key)
-        if kind == "integer":
-            return self.integer(schema, key)
-        if kind == "object":
-            return self.object(schema, depth)
-        if kind == "boolean":
-            return self.boolean(key)
-        if kind == "number":
-            return self.number(schema, key)
-        if kind == "array":
-            return self.array(schema, key, depth)
-        if kind == "null":
-            return None
-        raise GenerationError(f"unknown type {kind!r}")
+    def fake(self, method: str, *args: Any) -> str:
+        """Faker's ``method(*args)`` drawn with this pass's rng."""
+        return self.faker.draw(method, self.rng, *args)
 
     def resolve(self, schema: Mapping[str, Any]) -> dict[str, Any]:
         """``schema`` with ``$ref`` followed and ``allOf`` merged in."""
@@ -226,76 +584,6 @@ class _Maker:
             raise GenerationError(f"$ref {ref!r} is not a schema")
         return dict(node)
 
-    def union(self, schema: dict[str, Any], word: str, key: str, depth: int) -> Any:
-        """One branch of ``anyOf``/``oneOf``, merged with its sibling keywords."""
-        siblings = {k: v for k, v in schema.items() if k != word}
-        branches = [self.resolve(b) if isinstance(b, Mapping) else b for b in schema[word]]
-        nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == "null"]
-        others = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-        if nulls and (not others or depth >= _DEEP or self.rng.random() < 0.15):
-            return None
-        order = self.rng.sample(others, len(others))
-        last: GenerationError | None = None
-        for branch in order:
-            try:
-                chosen = _merge(siblings, branch) if isinstance(branch, dict) else branch
-                return self.value(chosen, key, depth)
-            except GenerationError as exc:
-                last = exc
-        raise last or GenerationError(f"no {word} branch can be generated")
-
-    def kind(self, schema: Mapping[str, Any], depth: int) -> str:
-        """The JSON type to produce: declared, chosen from a list, or inferred from keywords."""
-        declared = schema.get("type")
-        if isinstance(declared, str):
-            return declared
-        if isinstance(declared, list) and declared:
-            concrete = [t for t in declared if t != "null"]
-            if not concrete or ("null" in declared and (depth >= _DEEP or self.rng.random() < 0.15)):
-                return "null"
-            return str(self.rng.choice(concrete))
-        if {"properties", "required", "additionalProperties"} & schema.keys():
-            return "object"
-        if {"items", "prefixItems", "minItems", "maxItems"} & schema.keys():
-            return "array"
-        if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"} & schema.keys():
-            return "number"
-        return "string"
-
-    def boolean(self, key: str) -> bool:
-        """Mostly true for flags like ``is_active`` / ``enabled``, a coin toss otherwise."""
-        return self.rng.random() < (0.8 if likely_true(key) else 0.5)
-
-    def integer(self, schema: Mapping[str, Any], key: str) -> int:
-        """An integer inside the schema's bounds, realistic for the field name."""
-        lo, hi = _bounds(schema, integral=True)
-        hint = int_range(key) or (0, 1000)
-        lo, hi = _fit(lo, hi, hint[0], hint[1])
-        step = schema.get("multipleOf")
-        if step is None:
-            return self.rng.randint(int(lo), int(hi))
-        fraction = Fraction(str(step))
-        if fraction.denominator != 1:
-            raise GenerationError(f"integer multipleOf {step} is not supported")
-        k_lo, k_hi = math.ceil(lo / fraction), math.floor(hi / fraction)
-        if k_lo > k_hi:
-            raise GenerationError(f"no multiple of {step} between {lo} and {hi}")
-        return int(self.rng.randint(k_lo, k_hi) * fraction)
-
-    def number(self, schema: Mapping[str, Any], key: str) -> float:
-        """A float inside the schema's bounds, with a field-appropriate number of decimals."""
-        lo, hi = _bounds(schema, integral=False)
-        low, high, decimals = float_range(key) or (0.0, 1000.0, 2)
-        lo, hi = _fit(lo, hi, low, high)
-        step = schema.get("multipleOf")
-        if step is not None:
-            return self.multiple(float(step), lo, hi)
-        raw = self.rng.uniform(lo, hi)
-        for candidate in (round(raw, decimals), raw, (lo + hi) / 2):
-            if _inside(candidate, schema):
-                return candidate
-        raise GenerationError(f"no number inside the bounds of {key or 'value'}")
-
     def multiple(self, step: float, lo: float, hi: float) -> float:
         """A multiple of ``step`` in [lo, hi] that survives jsonschema's float division check."""
         k_lo, k_hi = math.ceil(lo / step), math.floor(hi / step)
@@ -308,32 +596,6 @@ class _Maker:
                 return value
         raise GenerationError(f"no multiple of {step} between {lo} and {hi}")
 
-    def string(self, schema: Mapping[str, Any], key: str) -> str:
-        """A string by format, then by field name, fitted to length and pattern."""
-        low = int(schema.get("minLength", 0))
-        high = schema.get("maxLength")
-        if high is not None and low > high:
-            raise GenerationError(f"minLength {low} is above maxLength {high}")
-        pattern = schema.get("pattern")
-        formatted = self.formatted(schema.get("format"))
-        for attempt in range(_ATTEMPTS * 3 if pattern else _ATTEMPTS):
-            if pattern is not None and attempt >= 2:
-                # repeats shrink as attempts go by, down to the shortest match
-                slack = max(0, REPEAT_SLACK - attempt // 3)
-                candidate = self.matching(pattern, slack)
-            elif formatted is not None:
-                candidate = formatted if attempt == 0 else self.formatted(schema.get("format")) or ""
-            else:
-                candidate = self.fit(self.named(key) or self.faker.word(), low, high)
-            if low <= len(candidate) <= (high if high is not None else math.inf) and (
-                pattern is None or re.search(pattern, candidate)
-            ):
-                return candidate
-        shape = f"length {low}..{'' if high is None else high}" + (
-            f" matching {pattern!r}" if pattern else ""
-        )
-        raise GenerationError(f"cannot produce a string for {key or 'a value'} with {shape}")
-
     def matching(self, pattern: str, slack: int) -> str:
         """A candidate match of ``pattern`` with repeats at most ``slack`` over their minimum."""
         try:
@@ -344,18 +606,8 @@ class _Maker:
     def fit(self, text: str, low: int, high: int | None) -> str:
         """Pad with words up to ``low`` characters, cut down to ``high``."""
         while len(text) < low:
-            text = f"{text} {self.faker.word()}" if text else self.faker.word()
+            text = f"{text} {self.fake('word')}" if text else self.fake("word")
         return text[:high] if high is not None else text
-
-    def formatted(self, fmt: str | None) -> str | None:
-        """A value for a JSON Schema ``format`` (None for formats without a generator)."""
-        make = by_format(fmt)
-        return make(self) if make else None
-
-    def named(self, key: str) -> str | None:
-        """A realistic string for a field called ``key``, or None when the name says nothing."""
-        make = by_name(key)
-        return make(self) if make else None
 
     def duration(self) -> str:
         """An ISO 8601 duration (``P3DT4H12M``)."""
@@ -368,67 +620,7 @@ class _Maker:
 
     def date(self) -> str:
         """An ISO date inside a fixed window."""
-        return (date(2018, 1, 1) + timedelta(days=self.rng.randrange(_WINDOW // 86400))).isoformat()
-
-    def array(self, schema: Mapping[str, Any], key: str, depth: int) -> list[Any]:
-        """A list honouring prefixItems, items, min/maxItems, uniqueItems and contains."""
-        prefix = list(schema.get("prefixItems", []))
-        items = schema.get("items", True)
-        low = int(schema.get("minItems", 0))
-        high = schema.get("maxItems")
-        cap = low + 3 if high is None else min(int(high), low + 3)
-        if items is False:
-            cap = min(cap, len(prefix))
-        target = low if depth >= _DEEP else self.rng.randint(max(low, min(1, cap)), max(low, cap))
-        target = max(target, min(len(prefix), cap))
-        item_key = singular(snake(key))
-        out: list[Any] = [self.value(s, item_key, depth + 1) for s in prefix[:target]]
-        seen = {_canonical(v) for v in out}
-        draws = 0
-        while len(out) < target and draws < 20 * (target + 1):
-            draws += 1
-            item = self.value(items, item_key, depth + 1)
-            if schema.get("uniqueItems") and _canonical(item) in seen:
-                continue
-            seen.add(_canonical(item))
-            out.append(item)
-        if len(out) < low:
-            raise GenerationError(f"cannot draw {low} distinct items for {key or 'array'}")
-        if "contains" in schema and out and len(out) > len(prefix):
-            out[-1] = self.value(schema["contains"], item_key, depth + 1)
-        elif "contains" in schema:
-            out.append(self.value(schema["contains"], item_key, depth + 1))
-        return out
-
-    def object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
-        """An object with every required property and most optional ones (fewer when deep)."""
-        properties: Mapping[str, Any] = schema.get("properties", {})
-        required = list(schema.get("required", []))
-        extra = schema.get("additionalProperties", True)
-        low, high = int(schema.get("minProperties", 0)), schema.get("maxProperties")
-        chosen = set(required)
-        room = math.inf if high is None else high - len(chosen)
-        for name in properties:
-            if name not in chosen and room > 0 and depth < _DEEP and self.rng.random() < 0.8:
-                chosen.add(name)
-                room -= 1
-        for name in properties:
-            if len(chosen) >= low:
-                break
-            chosen.add(name)
-        out = {name: self.value(extra, name, depth + 1) for name in required if name not in properties}
-        out.update(
-            {name: self.value(sub, name, depth + 1) for name, sub in properties.items() if name in chosen}
-        )
-        wanted = low
-        if not properties and extra is not False and depth < _DEEP:  # a map: a few entries
-            wanted = max(low, min(self.rng.randint(1, 3), high if high is not None else 3))
-        while len(out) < wanted:
-            if extra is False:
-                raise GenerationError(f"minProperties {low} needs more properties than the schema allows")
-            word = self.faker.word()
-            out[word if word not in out else f"{word}_{len(out)}"] = self.value(extra, word, depth + 1)
-        return out
+        return date.fromordinal(_FIRST_DAY + self.rng.randrange(_WINDOW // 86400)).isoformat()
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
