@@ -45,15 +45,15 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Iterator
 from dataclasses import dataclass, field
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from harness.delivery_http import response_headers
+from harness.delivery_http import content_length
 from harness.serving import Message, Receive, Send
-from harness.wire import KEEPALIVE_COMMENT, Break, Segment, Segments, WireReply
+from harness.wire import KEEPALIVE_COMMENT, Break, Segment, SegmentStream, WireReply
 
 Peer = tuple[str, int]
 
@@ -61,6 +61,8 @@ MIN_KEEPALIVE = 0.01
 """Real seconds between keep-alive comments at least, whatever the time scale (no busy loop at 0)."""
 DROP_WAIT = 5.0
 """Real seconds a closing connection may take to flush before it is aborted."""
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+"""Headers the delivery sets itself (a reply's own are dropped)."""
 
 
 class Transports:
@@ -146,18 +148,17 @@ class Channel:
     gone: bool = field(default=False)
     """The client disconnected (or the server is closing)."""
 
-    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
-        """Send the status line and headers."""
-        encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        await self.send({"type": "http.response.start", "status": status, "headers": encoded})
+    def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> Awaitable[None]:
+        """Send the status line and ``headers`` (lower-case names, encoded)."""
+        return self.send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> Awaitable[None]:
         """Send one piece of the body as its own write."""
-        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        return self.send({"type": "http.response.body", "body": data, "more_body": True})
 
-    async def finish(self, data: bytes = b"") -> None:
+    def finish(self, data: bytes = b"") -> Awaitable[None]:
         """End the body normally (terminating chunk, or the declared length reached), after ``data``."""
-        await self.send({"type": "http.response.body", "body": data, "more_body": False})
+        return self.send({"type": "http.response.body", "body": data, "more_body": False})
 
     async def pause(self, seconds: float) -> bool:
         """Wait ``seconds`` real seconds unless the client leaves first; True if it has left."""
@@ -215,7 +216,9 @@ async def play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: boo
 
 
 async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bool) -> None:
-    if await channel.pause(clock.real(reply.head_delay)):
+    # Zero waits are skipped, not awaited: at time_scale 0 a reply is a few sends and nothing else.
+    delay = clock.real(reply.head_delay)
+    if delay > 0 and await channel.pause(delay):
         return
     if reply.raw_response is not None:
         channel.write_raw(reply.raw_response)
@@ -227,18 +230,13 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
     if reply.before_head is not None:  # HANG, and CONNECT_TIMEOUT held the same way
         await _hold(channel, clock)
         return
-    headers = response_headers(reply, chunked=chunked)
+    headers, completes = _head(reply, chunked=chunked)
     await channel.start(reply.status, headers)
-    completes = _completes(reply, headers, chunked=chunked)
-    pending: Segment | None = None
-    async with contextlib.aclosing(_segments(reply.segments)) as segments:
-        async for segment in segments:
-            if pending is not None and await _send(channel, clock, pending, last=False):
-                return
-            pending = segment
-    if pending is not None and await _send(channel, clock, pending, last=completes):
-        return
-    if completes and pending is not None:
+    segments = reply.segments
+    if isinstance(segments, list):
+        if await _send_all(channel, clock, segments, completes=completes):
+            return
+    elif await _send_lazy(channel, clock, segments, completes=completes):
         return
     if reply.ending is Break.RESET:
         await channel.drop(rst=False)
@@ -255,9 +253,47 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
             await channel.drop(rst=False)
 
 
+def _head(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """Encoded headers framed like ``response_headers``; True if the body ends at its declared length."""
+    encoded = []
+    for name, value in reply.headers:
+        lowered = name.lower()
+        if lowered not in _FRAMING_HEADERS:
+            encoded.append((lowered.encode("latin-1"), value.encode("latin-1")))
+    if chunked:
+        encoded.append((b"transfer-encoding", b"chunked"))
+        return encoded, False
+    length = content_length(reply)
+    encoded.append((b"content-length", str(length).encode("latin-1")))
+    return encoded, reply.ending is None and length == reply.body_size
+
+
+async def _send_all(channel: Channel, clock: Clock, segments: list[Segment], *, completes: bool) -> bool:
+    """Send a held body segment by segment; True when the reply is over (client gone, or body complete)."""
+    last = len(segments) - 1
+    for index, segment in enumerate(segments):
+        if await _send(channel, clock, segment, last=completes and index == last):
+            return True
+    return completes and last >= 0
+
+
+async def _send_lazy(channel: Channel, clock: Clock, segments: SegmentStream, *, completes: bool) -> bool:
+    """:func:`_send_all` for a lazy body, generated a segment ahead of the one sent."""
+    pending: Segment | None = None
+    async with contextlib.aclosing(_segments(segments)) as generated:
+        async for segment in generated:
+            if pending is not None and await _send(channel, clock, pending, last=False):
+                return True
+            pending = segment
+    if pending is None:
+        return False
+    return await _send(channel, clock, pending, last=completes) or completes
+
+
 async def _send(channel: Channel, clock: Clock, segment: Segment, *, last: bool) -> bool:
     """Wait the segment's delay, then send it (ending the body when ``last``); True if the client left."""
-    if await channel.pause(clock.real(segment.delay)):
+    delay = clock.real(segment.delay)
+    if delay > 0 and await channel.pause(delay):
         return True
     if last:
         # The same bytes as a write then a finish, in one ASGI message instead of two.
@@ -267,16 +303,12 @@ async def _send(channel: Channel, clock: Clock, segment: Segment, *, last: bool)
     return False
 
 
-async def _segments(segments: Segments) -> AsyncGenerator[Segment, None]:
-    """The reply's segments; a lazy body is generated one segment at a time off the event loop.
+async def _segments(segments: SegmentStream) -> AsyncGenerator[Segment, None]:
+    """A lazy body's segments, generated one at a time off the event loop.
 
     Each segment is generated only once the previous one was handed to the transport, which
     waits for the client to drain it (uvicorn's flow control): a huge body is never held whole.
     """
-    if isinstance(segments, list):
-        for segment in segments:
-            yield segment
-        return
     produced = iter(segments)
     try:
         while True:
@@ -296,14 +328,6 @@ def _next(segments: Iterator[Segment]) -> Segment | None:
     for segment in segments:
         return segment
     return None
-
-
-def _completes(reply: WireReply, headers: list[tuple[str, str]], *, chunked: bool) -> bool:
-    """True when the body ends normally with exactly its declared content-length (no framing error)."""
-    if chunked or reply.ending is not None:
-        return False
-    declared = next((v for k, v in headers if k == "content-length"), None)
-    return declared == str(reply.body_size)
 
 
 async def _hold(channel: Channel, clock: Clock) -> None:

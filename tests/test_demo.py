@@ -182,6 +182,16 @@ def test_persistent_5xx_ends_in_model_unavailable_after_four_calls() -> None:
     assert len(served.calls) == hardened.MAX_RETRIES + 1
 
 
+@pytest.mark.parametrize("form", ["seconds", "float", "ms"])
+def test_a_retry_after_past_the_deadline_fails_fast_instead_of_waiting(form: str) -> None:
+    # found by `harness fuzz` on the hardened pipeline: the SDK honours a Retry-After of up to
+    # two minutes, so two 30 s waits on a 429 outlasted the 30 s deadline and the case hung
+    plan = plan_of(("http_status", {"status": 429, "retry_after": 45.0, "retry_after_form": form}))
+    with serving(plan) as served, pytest.raises(hardened.ModelUnavailable, match="429"):
+        hardened.extract(SENTENCE)
+    assert len(served.calls) == 1
+
+
 def test_a_stream_cut_midway_is_asked_again() -> None:
     with serving(steps(("stream_cut", {"after_fraction": 0.5}))) as served:
         output = hardened.extract(SENTENCE)

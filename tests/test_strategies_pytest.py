@@ -111,7 +111,10 @@ def user_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> 
 
 def _falsifying(output: str, test: str) -> str:
     """The chain Hypothesis printed for ``test``'s falsifying example."""
-    block = output[output.index(f"Falsifying example: {test}(") :]
+    # Hypothesis 6.170 renamed "Falsifying example" to "Failing test case"
+    start = re.search(rf"(?:Falsifying example|Failing test case): {re.escape(test)}\(", output)
+    assert start, output[-2000:]
+    block = output[start.start() :]
     found = FALSIFYING_CHAIN.search(block)
     assert found, block[:500]
     return found.group(1)
@@ -131,7 +134,7 @@ def test_given_tests_shrink_replay_and_honour_seeds(user_project: pytest.Pyteste
     minimal = _falsifying(out, "test_naive_passes_no_garbage")
     assert re.fullmatch(r"FaultUse\.of\('\w+'\)", minimal), minimal
     # @example runs, and fails on its own
-    assert "Falsifying explicit example: test_explicit_example(" in out
+    assert re.search(r"(?:Falsifying|Failing) explicit example: test_explicit_example\(", out), out[-2000:]
     assert "FaultUse.of('rename_keys', {'mapping': {'email': 'Email'}})" in out
     # the marker's interceptor starts each example at call 1 (the 500): that test passed;
     # a function-scoped fixture in a @given test is refused as Hypothesis always does

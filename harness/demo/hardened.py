@@ -33,6 +33,8 @@ Errors::
 
 from __future__ import annotations
 
+import contextvars
+import email.utils
 import itertools
 import json
 import re
@@ -165,7 +167,8 @@ def client() -> OpenAI:
     global _client
     with _client_lock:
         if _client is None:
-            _client = OpenAI(timeout=TIMEOUT, max_retries=MAX_RETRIES)
+            http = openai.DefaultHttpx2Client(event_hooks={"response": [_refuse_waits_past_deadline]})
+            _client = OpenAI(timeout=TIMEOUT, max_retries=MAX_RETRIES, http_client=http)
         return _client
 
 
@@ -226,6 +229,7 @@ class _BrokenStream(Exception):
 def _stream_once(text: str, deadline: float, retries: int, policy: Policy) -> Reply:
     """One streamed completion, with the byte cap enforced chunk by chunk and the deadline read by read."""
     granted = policy.budget.grant(retries) if policy.budget is not None else retries
+    token = _CALL_DEADLINE.set(deadline)
     try:
         stream = (
             client()
@@ -253,6 +257,8 @@ def _stream_once(text: str, deadline: float, retries: int, policy: Policy) -> Re
     except openai.APIConnectionError as exc:
         _refund(policy, granted, exc.request)
         raise ModelUnavailable(f"could not reach the model API ({granted} retries)") from None
+    finally:
+        _CALL_DEADLINE.reset(token)
     used = _refund(policy, granted, stream.response.request) + 1
     _bound(stream.response, deadline, policy.deadline)
     with stream:
@@ -268,6 +274,41 @@ def _refund(policy: Policy, granted: int, request: httpx2.Request) -> int:
     if policy.budget is not None:
         policy.budget.refund(granted - taken)
     return taken
+
+
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+"""The deadline of the extraction whose model call is in flight on this thread."""
+
+
+def _refuse_waits_past_deadline(response: httpx2.Response) -> None:
+    """Tell the SDK not to retry when the provider's ``Retry-After`` would outlast the deadline.
+
+    The SDK honours a ``Retry-After`` of up to two minutes; sleeping 2 x 30 s on a 429 storm
+    blows a 30 s deadline long before the deadline is looked at again. Failing fast with
+    :class:`ModelUnavailable` is what the caller can act on.
+    """
+    deadline = _CALL_DEADLINE.get()
+    wait = _retry_after(response.headers)
+    if deadline is not None and wait is not None and _now() + wait > deadline:
+        response.headers["x-should-retry"] = "false"
+
+
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    """Seconds the provider asks to wait: ``retry-after-ms``, ``retry-after`` seconds or HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000.0
+        except ValueError:
+            return None
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if email.utils.parsedate_tz(value) else None
+        return None if when is None else when.timestamp() - time.time()
 
 
 def _now() -> float:
