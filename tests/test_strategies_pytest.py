@@ -19,6 +19,11 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
+try:
+    from hypothesis._settings import _CI_VARS
+except ImportError:  # private; the variables Hypothesis 6.1xx reads
+    _CI_VARS = {"CI": None, "TF_BUILD": "True", "GITHUB_ACTIONS": "true"}
+
 CONFTEST = """
 from hypothesis import Phase, settings
 
@@ -103,6 +108,9 @@ FALSIFYING_CHAIN = re.compile(r"chain=\((FaultUse\.of\([^\n]*?\)),?\),?\n")
 def user_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A project with the user's test file, a Hypothesis profile and one scenario."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # a developer's machine: on CI Hypothesis's default profile derandomizes and drops the database
+    for name in _CI_VARS:
+        monkeypatch.delenv(name, raising=False)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_fuzz=USER_TESTS)
     (pytester.path / "first-call-fails.yaml").write_text(SCENARIO)
