@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.durations import parse_duration
 from harness.errors import UsageError
 from harness.fuzz import DEFAULT_MAX_EXAMPLES, DEFAULT_MAX_FAULTS, FuzzSettings, fault_names, fuzz
 from harness.fuzz_case import case_from_options
 from harness.fuzz_report import print_result, report_data, save_cases, write_report
-from harness.session import RUN_ID
+from harness.session import RUN_ID, progress_bar
 from harness.target import PyTarget, parse_target
 
 
@@ -84,7 +83,7 @@ def execute_fuzz(request: FuzzRequest, console: Console) -> int:
     if request.save_cases is not None:
         _make(request.save_cases, "--save-cases")
     folder = _folder(request.report_dir, request.run_id, f"fuzz-{started_at:%Y%m%d-%H%M%S}-s{request.seed}")
-    with _progress(console, request.progress) as bar:
+    with progress_bar(console, request.progress) as bar:
         task = bar.add_task(f"fuzz {target.short}", total=request.max_examples)
         shrinking = bar.add_task("shrink failing groups", total=None, visible=False)
 
@@ -137,15 +136,3 @@ def _make(folder: Path, option: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{option} {folder}: cannot create the folder: {exc.strerror}") from None
-
-
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not enabled,
-    )

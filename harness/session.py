@@ -110,7 +110,7 @@ def execute(request: RunRequest, console: Console) -> int:
     total = sum(_case_count(s, settings) for s in scenarios) * len(targets)
     results: list[ScenarioResult] = []
     clock = time.perf_counter()
-    with Journal(folder / "journal.jsonl") as journal, _progress(console, request.progress) as bar:
+    with Journal(folder / "journal.jsonl") as journal, progress_bar(console, request.progress) as bar:
         task = bar.add_task("cases", total=total)
         for scenario in scenarios:
             for target in targets:
@@ -177,7 +177,8 @@ def _case_count(scenario: Scenario, settings: RunSettings) -> int:
     return settings.cases if settings.cases is not None else scenario.cases
 
 
-def _progress(console: Console, enabled: bool) -> Progress:
+def progress_bar(console: Console, enabled: bool) -> Progress:
+    """A transient bar of cases done (description, bar, n/m, elapsed); off when ``enabled`` is false."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
