@@ -170,16 +170,15 @@ def content_length(reply: WireReply) -> int:
     return max(length, sent + 1) if reply.ending is not None else length
 
 
-def is_chunked(reply: WireReply, request_body: bytes) -> bool:
+def is_chunked(reply: WireReply, stream: bool) -> bool:
     """True when the reply goes out as a stream (chunked) rather than with a content-length.
 
-    Providers stream a 2xx answer to a ``"stream": true`` request and any event-stream
-    body; error statuses come back as plain JSON with a length.
+    Providers stream a 2xx answer to a request that asked for a stream (``stream``) and any
+    event-stream body; error statuses come back as plain JSON with a length.
     """
-    content_type = (reply.header("content-type") or "").lower()
-    return content_type.startswith("text/event-stream") or (
-        reply.status < 300 and _asks_for_stream(request_body)
-    )
+    if reply.status < 300 and stream:
+        return True
+    return (reply.header("content-type") or "").lower().startswith("text/event-stream")
 
 
 def _asks_for_stream(body: bytes) -> bool:
@@ -272,7 +271,7 @@ HTTPX2 = Family("httpx2", httpx2, Httpx2SyncBody, Httpx2AsyncBody)
 def deliver(family: Family, request: Any, reply: WireReply, case: CaseState, timeouts: Timeouts) -> Any:
     """Play the head now (blocking) and return a response whose body plays as it is read."""
     _run_head(head_steps(reply, timeouts), case, family, request)
-    chunked = is_chunked(reply, request.content)
+    chunked = is_chunked(reply, _asks_for_stream(request.content))
     steps = body_steps(reply, timeouts, chunked=chunked, unbounded=_unbounded(case))
     body = family.sync_body(steps, case, family, request)
     return _response(family, request, reply, body, chunked)
@@ -287,7 +286,7 @@ async def deliver_async(
             await case.async_wait(step.seconds)
         elif isinstance(step, Fail):
             raise family.error(step, request)
-    chunked = is_chunked(reply, request.content)
+    chunked = is_chunked(reply, _asks_for_stream(request.content))
     steps = body_steps(reply, timeouts, chunked=chunked, unbounded=_unbounded(case))
     body = family.async_body(steps, case, family, request)
     return _response(family, request, reply, body, chunked)

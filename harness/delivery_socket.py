@@ -45,13 +45,13 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncGenerator, Awaitable, Iterator
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from harness.delivery_http import content_length
+from harness.delivery_http import content_length, response_headers
 from harness.serving import Message, Receive, Send
 from harness.wire import KEEPALIVE_COMMENT, Break, Segment, SegmentStream, WireReply
 
@@ -61,8 +61,6 @@ MIN_KEEPALIVE = 0.01
 """Real seconds between keep-alive comments at least, whatever the time scale (no busy loop at 0)."""
 DROP_WAIT = 5.0
 """Real seconds a closing connection may take to flush before it is aborted."""
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-"""Headers the delivery sets itself (a reply's own are dropped)."""
 
 
 class Transports:
@@ -254,18 +252,12 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
 
 
 def _head(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """Encoded headers framed like ``response_headers``; True if the body ends at its declared length."""
-    encoded = []
-    for name, value in reply.headers:
-        lowered = name.lower()
-        if lowered not in _FRAMING_HEADERS:
-            encoded.append((lowered.encode("latin-1"), value.encode("latin-1")))
-    if chunked:
-        encoded.append((b"transfer-encoding", b"chunked"))
-        return encoded, False
-    length = content_length(reply)
-    encoded.append((b"content-length", str(length).encode("latin-1")))
-    return encoded, reply.ending is None and length == reply.body_size
+    """:func:`response_headers`, encoded; True if the body ends at its declared length."""
+    encoded = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response_headers(reply, chunked=chunked)
+    ]
+    return encoded, not chunked and reply.ending is None and content_length(reply) == reply.body_size
 
 
 async def _send_all(channel: Channel, clock: Clock, segments: list[Segment], *, completes: bool) -> bool:
@@ -312,7 +304,7 @@ async def _segments(segments: SegmentStream) -> AsyncGenerator[Segment, None]:
     produced = iter(segments)
     try:
         while True:
-            generated = await asyncio.to_thread(_next, produced)
+            generated = await asyncio.to_thread(next, produced, None)
             if generated is None:
                 return
             yield generated
@@ -322,12 +314,6 @@ async def _segments(segments: SegmentStream) -> AsyncGenerator[Segment, None]:
         with contextlib.suppress(ValueError):
             if close is not None:
                 close()
-
-
-def _next(segments: Iterator[Segment]) -> Segment | None:
-    for segment in segments:
-        return segment
-    return None
 
 
 async def _hold(channel: Channel, clock: Clock) -> None:

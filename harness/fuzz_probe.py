@@ -21,7 +21,7 @@ from harness.faults.base import FaultUse
 from harness.fuzz_case import FuzzCase, use_document
 from harness.interception import Interceptor
 from harness.memory import RssSampler
-from harness.observation import Outcome
+from harness.observation import Observation, Outcome
 from harness.reports import BAD_OUTCOMES
 from harness.responder import Responder
 from harness.runner import run_case
@@ -127,15 +127,13 @@ class Prober:
         self.runs += 1
         if stuck is not None:
             self._stuck.append(stuck)
-        error_type = None
-        if observation.outcome in ERROR_OUTCOMES and observation.error:
-            error_type = observation.error.partition(":")[0]  # the runner writes "Type: message"
         received = tuple(
             Received(c.call, c.status, c.stream, tuple(c.faults), bytes(c.body[:BODY_LIMIT]), len(c.body))
             for c in state.snapshot()
         )
         detail = observation.error or observation.violation or ""
         harness_error = errors[0] if errors else None
+        error_type = error_type_of(observation)
         return Trial(chain, reply_seed, observation.outcome, error_type, detail, received, harness_error)
 
     def run_cached(self, chain: Sequence[FaultUse], reply_seed: int) -> Trial:
@@ -188,6 +186,13 @@ class _Watched(Responder):
         except Exception as exc:
             self._errors.append(f"{type(exc).__name__}: {exc}")
             raise
+
+
+def error_type_of(observation: Observation) -> str | None:
+    """The exception's class name for an (allowed or undeclared) error; None for any other outcome."""
+    if observation.outcome in ERROR_OUTCOMES and observation.error:
+        return observation.error.partition(":")[0]  # the runner writes "Type: message"
+    return None
 
 
 def _chain_key(chain: Sequence[FaultUse]) -> str:

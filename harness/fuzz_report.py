@@ -22,6 +22,7 @@ from rich.console import Console
 from harness.atomic import write_text
 from harness.fuzz import FailureClass, FuzzResult, Received, Trial
 from harness.fuzz_case import case_name, use_document
+from harness.runner import display_path
 
 REPORT_KIND = "harness-fuzz"
 REPORT_VERSION = 1
@@ -29,14 +30,6 @@ TERMINAL_BODY = 240
 """Characters of the last received body shown per class in the terminal."""
 TERMINAL_CONTEXT = 40
 """Bytes shown before the first byte a fault changed."""
-
-
-def display_path(path: Path) -> str:
-    """``path`` relative to the working directory when below it (shorter commands to paste)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def replay_command(report: Path, class_id: str) -> str:

@@ -85,7 +85,7 @@ class Interceptor:
         self.deadline = deadline
         """Scenario-time deadline of the default case (None: no limit)."""
         self._fixed_case = default_case
-        self.case = default_case or self._fresh_case()
+        self.case = default_case or self.fresh_case()
         """The default case: serves calls made outside any runner-set case."""
         self._depth = 0
         self._lock = threading.Lock()
@@ -106,7 +106,7 @@ class Interceptor:
             self._depth += 1
             if self._depth == 1:
                 if self._fixed_case is None:
-                    self.case = self._fresh_case()
+                    self.case = self.fresh_case()
                 _HOOKS.push(self)
         return self
 
@@ -185,7 +185,8 @@ class Interceptor:
         )
         return reply, case, timeouts
 
-    def _fresh_case(self) -> CaseState:
+    def fresh_case(self) -> CaseState:
+        """A new case 0 for this interceptor's seed, deadline and time scale (call counter at 1)."""
         return CaseState(
             seed=self.responder.seed, index=0, deadline=self.deadline, time_scale=self.time_scale
         )

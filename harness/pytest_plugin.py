@@ -127,19 +127,14 @@ def _fresh_case_per_example(request: pytest.FixtureRequest, interceptor: Interce
     handle = getattr(getattr(request, "function", None), "hypothesis", None)
     if handle is None:
         return
-    from harness.case import CaseDeadlineExceeded, CaseState
+    from harness.case import CaseDeadlineExceeded
     from harness.strategies import PipelineHung
 
     inner = handle.inner_test
 
     @functools.wraps(inner)
     def each_example(*args: Any, **kwargs: Any) -> Any:
-        interceptor.case = CaseState(
-            seed=interceptor.responder.seed,
-            index=0,
-            deadline=interceptor.deadline,
-            time_scale=interceptor.time_scale,
-        )
+        interceptor.case = interceptor.fresh_case()
         try:
             return inner(*args, **kwargs)
         except CaseDeadlineExceeded as exc:

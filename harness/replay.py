@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.text import Text
 
 from harness.errors import UsageError
-from harness.fuzz_report import REPORT_KIND, display_path
-from harness.observation import Observation, Outcome
+from harness.fuzz_probe import error_type_of
+from harness.fuzz_report import REPORT_KIND
+from harness.observation import Observation
 from harness.reports import BAD_OUTCOMES
-from harness.runner import RunSettings, run_scenario
+from harness.runner import RunSettings, display_path, run_scenario
 from harness.scenario import Scenario, load_scenario, parse_scenario
 from harness.target import Target, parse_target
 
@@ -97,10 +98,7 @@ def resolve_target(
 
 def kind_of(observation: Observation) -> tuple[str, str | None]:
     """Outcome and, for errors, the exception type (the runner writes errors as ``Type: message``)."""
-    error_type = None
-    if observation.outcome in (Outcome.UNDECLARED_ERROR, Outcome.ALLOWED_ERROR) and observation.error:
-        error_type = observation.error.partition(":")[0]
-    return observation.outcome.value, error_type
+    return observation.outcome.value, error_type_of(observation)
 
 
 def command_for(case: SavedCase, target: Target, explicit_target: bool) -> str:

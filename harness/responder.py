@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -19,7 +20,13 @@ from harness.plan import CLEAN, FaultPlan
 from harness.seeding import rng_for
 from harness.wire import Completion, ModelRequest, WireReply
 
-_LAYER_ORDER = {Layer.CONTENT: 0, Layer.ENVELOPE: 1, Layer.TRANSPORT: 2}
+LAYER_ORDER = {Layer.CONTENT: 0, Layer.ENVELOPE: 1, Layer.TRANSPORT: 2}
+"""The order the Responder applies a chain's faults in: content, then envelope, then transport."""
+
+
+def fault_rng(seed: int, case: int, call: int, position: int, name: str) -> random.Random:
+    """The rng fault ``name`` at ``position`` of a chain draws from for (seed, case, call)."""
+    return rng_for(seed, "fault", case, call, position, name)
 
 
 class Source(Protocol):
@@ -116,12 +123,10 @@ class Responder:
         completion = self.source.completion(request, rng_for(seed, "source", case, call))
         if request.forced_tool and completion.tool_name is None:
             completion.tool_name = request.forced_tool
-        ordered = sorted(enumerate(uses), key=lambda pair: _LAYER_ORDER[pair[1].fault.layer])
+        ordered = sorted(enumerate(uses), key=lambda pair: LAYER_ORDER[pair[1].fault.layer])
 
         def context(position: int, use: FaultUse) -> FaultContext:
-            return FaultContext(
-                request, dialect, rng_for(seed, "fault", case, call, position, use.fault.name)
-            )
+            return FaultContext(request, dialect, fault_rng(seed, case, call, position, use.fault.name))
 
         for position, use in ordered:
             if use.fault.layer is Layer.CONTENT:

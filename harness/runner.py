@@ -29,7 +29,7 @@ from harness.process import ServiceCrashed
 from harness.reports import ScenarioResult
 from harness.responder import Responder
 from harness.scenario import Scenario
-from harness.slo import Verdict, evaluate_all, parse_slo
+from harness.slo import evaluate_all, parse_slo, status_of
 from harness.target import PyTarget, Target
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def replay_command(
     cases: int | None = None,
 ) -> str:
     """The one-line command that replays one case (or, with ``case`` None, the whole run)."""
-    parts = ["harness", "run", _display_path(scenario.path), *target.replay_args(), "--seed", str(seed)]
+    parts = ["harness", "run", display_path(scenario.path), *target.replay_args(), "--seed", str(seed)]
     if case is not None:
         parts += ["--case", str(case)]
     elif cases is not None and cases != scenario.cases:
@@ -80,7 +80,7 @@ def replay_command(
     return shlex.join(parts)
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it (shorter replay lines)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -396,16 +396,6 @@ def judge(
         observations=observations,
         replay=replay,
     )
-
-
-def status_of(verdicts: Sequence[Verdict], expected_broken: Sequence[str] | None) -> str:
-    """``passed``/``failed``, or for an xfail entry ``xfailed`` when exactly the expected SLOs broke."""
-    broken = {v.slo.text for v in verdicts if not v.passed}
-    if expected_broken is None:
-        return "failed" if broken else "passed"
-    if not broken:
-        return "xpassed"
-    return "xfailed" if broken == set(expected_broken) else "failed"
 
 
 def assert_slos(result: ScenarioResult) -> None:

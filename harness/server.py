@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import harness.dialects  # noqa: F401  (registers every built-in dialect)
 from harness import control
 from harness.case import CaseState
+from harness.delivery_http import is_chunked
 from harness.delivery_socket import Channel, Clock, Transports, play, protocol_class
 from harness.dialects.base import Dialect, dialect_for_path
 from harness.errors import UsageError
@@ -139,12 +140,11 @@ class Provider:
             self._pinned.popitem(last=False)
         return case, True
 
-    def serve(self, path: str, body: bytes, headers: dict[str, str]) -> WireReply:
-        """Answer one model request (raises :class:`PinError`, or ``ValueError`` for a bad body)."""
-        return self.answer(path, body, headers)[0]
-
     def answer(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[WireReply, bool]:
-        """:meth:`serve`, and whether the request asked for a stream (as its dialect read it)."""
+        """Answer one model request, and say whether it asked for a stream (as its dialect read it).
+
+        Raises :class:`PinError`, or ``ValueError`` for a bad body.
+        """
         received = time.time()
         case, pinned = self.case_for(headers)
         reply = self.responder.respond(path, body, headers, case)
@@ -265,21 +265,7 @@ class ProviderApp(LifespanApp):
         except ValueError as exc:
             reply, stream = _bad_request(dialect, str(exc), self.provider.seed), False
         channel = Channel(send, receive, self.transports.for_scope(scope), self.closing)
-        await play(reply, channel, self.provider.clock, chunked=_chunked(reply, stream))
-
-
-def _chunked(reply: WireReply, stream: bool) -> bool:
-    """:func:`harness.delivery_http.is_chunked` with the request's stream flag as its dialect parsed it.
-
-    An event-stream body is chunked; so is a 2xx answer to a streaming request (error
-    statuses come back as plain JSON with a length).
-    """
-    if reply.status < 300 and stream:
-        return True
-    for name, value in reply.headers:
-        if name.lower() == "content-type":
-            return value.lower().startswith("text/event-stream")
-    return False
+        await play(reply, channel, self.provider.clock, chunked=is_chunked(reply, stream))
 
 
 class Turns:

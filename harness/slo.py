@@ -214,3 +214,13 @@ _VALUE_PARSERS: dict[Unit, Callable[[str], float | None]] = {
     Unit.COUNT: _count,
     Unit.NUMBER: float,
 }
+
+
+def status_of(verdicts: Sequence[Verdict], expected_broken: Sequence[str] | None) -> str:
+    """``passed``/``failed``, or for an xfail entry ``xfailed`` when exactly the expected SLOs broke."""
+    broken = {v.slo.text for v in verdicts if not v.passed}
+    if expected_broken is None:
+        return "failed" if broken else "passed"
+    if not broken:
+        return "xpassed"
+    return "xfailed" if broken == set(expected_broken) else "failed"

@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import psutil
 import pytest
 
 from harness.cli import main
+from harness.targets_wire import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LOAD = REPO / "scenarios" / "load"
@@ -31,12 +31,6 @@ RUN_TIMEOUT = 90.0
 """A bound on one subprocess (a hang fails the test instead of blocking the suite)."""
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def load_args(scenario: Path, route: str, folder: Path, run_id: str, *extra: str) -> list[str]:

@@ -287,8 +287,13 @@ def splice(segments: Segments, start: int, end: int, data: bytes) -> list[Segmen
     return rebuild(new_body, bounds)
 
 
-def truncate(segments: Segments, size: int) -> list[Segment]:
-    """The first ``size`` body bytes; segments starting at or after the cut are dropped, delays too."""
+def truncate(segments: Segments, size: int) -> Segments:
+    """The first ``size`` body bytes; segments starting at or after the cut are dropped, delays too.
+
+    A lazy body without delays stays lazy (:func:`truncate_stream`); any other is built.
+    """
+    if isinstance(segments, SegmentStream) and not segments.delay:
+        return truncate_stream(segments, size)
     segments = as_list(segments)
     kept = []
     for offset, seg in zip(offsets(segments), segments, strict=True):

@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 from harness.faults._json_edit import Found, find_json
+from harness.lazytext import LazyText
 from harness.wire import Completion
 
 
-def estimate_tokens(text: str | None) -> int:
+def estimate_tokens(text: str | LazyText | None) -> int:
     """Output tokens for ``text``, the sources' estimate: about four characters a token, at least 1.
 
     Unlike :func:`harness.sources.estimate_tokens`, no text at all counts as 0 tokens: an

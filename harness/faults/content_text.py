@@ -289,7 +289,7 @@ def huge_payload(completion: Completion, params: HugePayloadParams, ctx: FaultCo
     stream it without ever holding it, so a 1 GiB reply costs the server no memory.
     """
     text = _huge_text(completion, params, ctx.rng)
-    tokens = (max(1, len(text) // 4) if text else 0) + completion.reasoning_tokens
+    tokens = estimate_tokens(text) + completion.reasoning_tokens
     if len(text) >= LAZY_MIN_CHARS:
         return replace(completion, text=None, lazy_text=text, output_tokens=tokens)
     return replace(completion, text=str(text), lazy_text=None, output_tokens=tokens)

@@ -39,7 +39,7 @@ from harness.faults import _framing as framing
 from harness.faults.base import FaultContext, Layer, Params, fault
 from harness.faults.distributions import Distribution, DistributionKind, build_distribution
 from harness.faults.http_errors import RetryAfterForm, html_error_page, ratelimit_headers, retry_after_headers
-from harness.wire import KEEPALIVE_COMMENT, Break, Envelope, Segment, Segments, SegmentStream, WireReply
+from harness.wire import KEEPALIVE_COMMENT, Break, Envelope, Segment, SegmentStream, WireReply
 
 Seconds = Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
 """A finite, non-negative number of seconds."""
@@ -278,12 +278,9 @@ def connection_reset(reply: WireReply, params: ConnectionResetParams, ctx: Fault
         )
     fraction = params.fraction if params.fraction is not None else ctx.rng.uniform(0.1, 0.9)
     size = math.floor(reply.body_size * fraction)
-    segments = reply.segments
-    if isinstance(segments, SegmentStream) and not segments.delay:
-        cut: Segments = framing.truncate_stream(segments, size)
-    else:
-        cut = framing.truncate(segments, size)
-    return dataclasses.replace(reply, segments=cut, ending=Break.RESET, keepalive_every=None)
+    return dataclasses.replace(
+        reply, segments=framing.truncate(reply.segments, size), ending=Break.RESET, keepalive_every=None
+    )
 
 
 # --------------------------------------------------------------------------- stream_stall

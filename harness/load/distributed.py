@@ -172,7 +172,7 @@ def load_environment(
         )
         yield environment
         return
-    from harness.load.pyservice import free_port
+    from harness.targets_wire import free_port
 
     port = free_port()
     environment = build(runner="master", master_host=LOOPBACK, master_port=port)

@@ -29,11 +29,13 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import os
 import shlex
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -47,13 +49,15 @@ from locust.env import Environment
 from harness.errors import UsageError
 from harness.load.distributed import load_environment
 from harness.load.gates import Measures, RssSeries, judge, measure, target_verdict
+from harness.load.live import live_view
 from harness.load.model import LoadRun, LoadSample
 from harness.load.plan import LoadPlan
+from harness.load.report import start_locust_csv, write_load_reports
 from harness.load.user import PipelineUser, build_setup, latency_of, tally_for
 from harness.observation import Outcome
 from harness.process import Exit, Service, tree_rss
 from harness.scenario import Scenario
-from harness.targets_wire import DUMMY_KEY, HttpTarget
+from harness.targets_wire import DUMMY_KEY, HttpTarget, free_port
 
 RunnerKind = Literal["local", "master", "worker"]
 SampleHook = Callable[[LoadSample], None]
@@ -113,8 +117,6 @@ class ProviderProcess:
 
 
 def _environ() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -132,8 +134,6 @@ def target_environ(provider: ProviderProcess) -> dict[str, str]:
 
 def provider_port(target: HttpTarget) -> int:
     """The port the provider binds: the target's choice, else a free one for a launched target."""
-    from harness.load.pyservice import free_port
-
     port = target.provider_bind_port
     return port if port != 0 else free_port()
 
@@ -276,7 +276,7 @@ class LoadEngine:
             command=plan.command,
         ) as env:
             self.environment = env
-            stop_csv = _start_locust_csv(env, plan.folder)
+            stop_csv = start_locust_csv(env, plan.folder)
             watcher = gevent.spawn(self._watch_rss)
             self._start = time.monotonic()
             try:
@@ -346,7 +346,7 @@ class LoadEngine:
     def _record(self, journal: IO[str]) -> LoadSample:
         sample = self._sample()
         self.samples.append(sample)
-        journal.write(json.dumps(_sample_json(sample), separators=(",", ":")) + "\n")
+        journal.write(json.dumps(asdict(sample), separators=(",", ":")) + "\n")
         journal.flush()
         if self.on_sample is not None:
             self.on_sample(sample)
@@ -446,20 +446,6 @@ def _current(entry: Any, percent: float) -> float | None:
     return None if value is None else value / 1000
 
 
-def _sample_json(sample: LoadSample) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(sample)
-
-
-def _start_locust_csv(env: Environment, folder: Path) -> Callable[[], None]:
-    try:
-        from harness.load.report import start_locust_csv
-    except ImportError:
-        return lambda: None
-    return start_locust_csv(env, folder)
-
-
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -469,33 +455,16 @@ def execute(plan: LoadPlan, console: Any = None) -> int:
 
     console = console if console is not None else Console()
     engine = LoadEngine(plan)
-    with _live(plan, plan.progress) as view:
-        engine.on_sample = view
+    with live_view(
+        plan.settings, scenario=plan.scenario.name, target=plan.target.label, enabled=plan.progress
+    ) as view:
+        engine.on_sample = view.update
         run = engine.run()
-    _write_reports(run, plan.folder, engine.environment)
+    write_load_reports(run, plan.folder, engine.environment)
     _print(console, run, plan)
     if engine.signal is not None:
         return 128 + engine.signal
     return 0 if run.ok else 1
-
-
-@contextlib.contextmanager
-def _live(plan: LoadPlan, enabled: bool) -> Iterator[SampleHook]:
-    try:
-        from harness.load.live import live_view
-    except ImportError:
-        yield lambda sample: None
-        return
-    with live_view(
-        plan.settings, scenario=plan.scenario.name, target=plan.target.label, enabled=enabled
-    ) as view:
-        yield view.update
-
-
-def _write_reports(run: LoadRun, folder: Path, environment: Environment | None) -> None:
-    from harness.load.report import write_load_reports
-
-    write_load_reports(run, folder, environment)
 
 
 def _print(console: Any, run: LoadRun, plan: LoadPlan) -> None:

@@ -81,14 +81,9 @@ class LoadRun:
     @property
     def status(self) -> str:
         """``passed`` / ``failed``, or with an xfail entry ``xfailed`` / ``xpassed`` (as ``harness run``)."""
-        # harness.runner.status_of's rule, restated: importing the runner pulls in respx and
-        # httpcore, whose trio import breaks under gevent's monkey-patching (the Locust process)
-        broken = {v.slo.text for v in self.verdicts if not v.passed}
-        if self.xfail_reason is None:
-            return "failed" if broken else "passed"
-        if not broken:
-            return "xpassed"
-        return "xfailed" if broken == set(self.expected_broken) else "failed"
+        from harness.slo import status_of
+
+        return status_of(self.verdicts, None if self.xfail_reason is None else self.expected_broken)
 
     @property
     def ok(self) -> bool:

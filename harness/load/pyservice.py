@@ -42,7 +42,6 @@ import importlib
 import inspect
 import json
 import os
-import socket
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -52,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import UsageError
 from harness.importing import ObjectImportError, import_object, split_spec
 from harness.serving import LifespanApp, Message, Receive, Send, answer, read_body
-from harness.targets_wire import HttpTarget
+from harness.targets_wire import HttpTarget, free_port
 
 if TYPE_CHECKING:
     from harness.contract import Contract
@@ -326,14 +325,6 @@ def service_command(spec: str, port: int, *, threads: int = DEFAULT_THREADS) -> 
     if threads != DEFAULT_THREADS:
         argv += ["--threads", str(threads)]
     return shlex.join(argv)
-
-
-def free_port(host: str = HOST) -> int:
-    """A port nothing listens on right now (the OS's pick; the service binds it moments later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- the service process ------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
@@ -35,6 +34,9 @@ from harness.atomic import write_bytes, write_text
 from harness.load.model import LoadRun, LoadSample
 from harness.metrics import METRICS, Unit, format_value
 from harness.reports import short_target
+from harness.reports.html import _measured
+from harness.reports.junit import _fail
+from harness.reports.junit import _xml_text as _xml
 from harness.slo import Verdict
 
 __all__ = [
@@ -59,7 +61,6 @@ LOCUST_PREFIX = "locust"
 STATUS_MARK = {"passed": "✅ passed", "failed": "❌ failed", "xfailed": "🟡 xfailed", "xpassed": "❌ xpassed"}
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _FAULT_ROWS = 15
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LATENCY_METRICS = frozenset({"p50", "p90", "p95", "p99", "max_latency", "mean_latency"})
 _MEMORY_METRICS = frozenset({"peak_rss", "peak_memory"})
 
@@ -212,11 +213,6 @@ def _verdict_case(run: LoadRun, prefix: str, verdict: Verdict) -> ET.Element:
     return case
 
 
-def _fail(case: ET.Element, message: str, text: str) -> None:
-    failure = ET.SubElement(case, "failure", message=_xml(message), type="SLOFailure")
-    failure.text = _xml(text or message)
-
-
 def _context(run: LoadRun) -> str:
     """How the run ended and how to run it again: the tail of every failure text."""
     lines = [f"stopped by: {run.stopped_by}"]
@@ -225,10 +221,6 @@ def _context(run: LoadRun) -> str:
     if run.command:
         lines.append(f"Reproduce with: {run.command}")
     return "\n".join(lines)
-
-
-def _xml(text: str) -> str:
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) <= 0xFF else f"\\u{ord(m[0]):04x}", text)
 
 
 # --- summary.md -----------------------------------------------------------------------------------
@@ -397,12 +389,6 @@ def format_total(key: str, value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.4g}"
-
-
-def _measured(verdict: Verdict) -> str:
-    if verdict.measured is None:
-        return "-"
-    return format_value(verdict.unit, verdict.measured, binary=verdict.slo.binary_units)
 
 
 # --- Locust's own reports ---------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from hypothesis.strategies import SearchStrategy
 
 from harness.faults.base import FAULTS, Fault, FaultUse, Layer
 from harness.plan import Rule, SequencePlan
+from harness.responder import LAYER_ORDER
 from harness.strategies._params import builtin_strategy, params_strategy
 
-LAYER_ORDER: dict[Layer, int] = {Layer.CONTENT: 0, Layer.ENVELOPE: 1, Layer.TRANSPORT: 2}
 """The order the Responder applies layers in; chains are sorted by it."""
 
 Chain = tuple[FaultUse, ...]

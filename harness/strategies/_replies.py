@@ -14,7 +14,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from harness.faults.base import FaultContext, FaultUse, Layer
-from harness.seeding import rng_for
+from harness.responder import fault_rng
 from harness.sources.generated import GenerationError, SchemaSource
 from harness.sources.inline import clean_completion
 from harness.strategies._faults import Chain, fault_chains
@@ -164,7 +164,7 @@ def apply_content(text: str, chain: Chain, seed: int, schema: dict[str, Any] | N
     dialect = DIALECTS.get(request.dialect)
     completion = clean_completion(request, text)
     for position, use in enumerate(chain):
-        rng = rng_for(seed, "fault", 0, 1, position, use.fault.name)
+        rng = fault_rng(seed, 0, 1, position, use.fault.name)
         completion = use.apply_to(completion, FaultContext(request, dialect, rng))
     return completion
 
