@@ -85,7 +85,11 @@ class CaseState:
     def record(self, served: ServedCall) -> None:
         """Add a served call to the case log, kept in call order."""
         with self._lock:
-            bisect.insort(self.calls, served, key=lambda c: c.call)
+            calls = self.calls
+            if not calls or calls[-1].call <= served.call:
+                calls.append(served)  # the usual order: no search
+            else:
+                bisect.insort(calls, served, key=_call_number)
 
     def snapshot(self) -> list[ServedCall]:
         """A copy of the case log, safe to read while a late worker may still append."""
@@ -141,6 +145,10 @@ class CaseState:
             self._credit(seconds, began, finished)
         if overrun:
             raise CaseDeadlineExceeded(f"case {self.case_id} passed its {self.deadline}s deadline")
+
+
+def _call_number(served: ServedCall) -> int:
+    return served.call
 
 
 class PipelineMemory:

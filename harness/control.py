@@ -86,6 +86,9 @@ class CaseRecord:
         }
 
 
+_CLEAN = ("clean",)
+
+
 @dataclass
 class Ledger:
     """What the server has served since start or the last reset: counters and a bounded case log."""
@@ -97,18 +100,20 @@ class Ledger:
     labels: Counter[str] = field(default_factory=Counter)
     """Served count per fault label (name with its non-default parameters)."""
     statuses: Counter[int] = field(default_factory=Counter)
-    log: deque[CaseRecord] = field(default_factory=deque)
+    log: deque[CaseRecord] = field(init=False)
+    """The latest :attr:`log_size` records, oldest first."""
+
+    def __post_init__(self) -> None:
+        self.log = deque(maxlen=self.log_size)
 
     def record(self, entry: CaseRecord) -> None:
-        """Count one served model call and append it to the case log."""
+        """Count one served model call and append it to the case log (the oldest drops out when full)."""
         self.requests += 1
-        for label in entry.faults or ["clean"]:
+        for label in entry.faults or _CLEAN:
             self.labels[label] += 1
             self.faults[label.partition("(")[0]] += 1
         self.statuses[entry.status] += 1
         self.log.append(entry)
-        while len(self.log) > self.log_size:
-            self.log.popleft()
 
     def stats(self) -> dict[str, Any]:
         """Counters as JSON."""

@@ -157,19 +157,6 @@ def _reset_message(chunked: bool, sent: int, expected: int) -> str:
     return f"{prefix} (received {sent} bytes, expected {expected})"
 
 
-def content_length(reply: WireReply) -> int:
-    """The length a non-streamed reply declares: its body, or more when the body breaks off.
-
-    A body that ends in a break was cut short, so it must declare more than it sends —
-    otherwise the client would have had a complete message. A fault may declare the
-    original length with its own ``content-length`` header.
-    """
-    sent = reply.body_size
-    declared = reply.header("content-length")
-    length = int(declared) if declared is not None and declared.isdigit() else sent
-    return max(length, sent + 1) if reply.ending is not None else length
-
-
 def is_chunked(reply: WireReply, stream: bool) -> bool:
     """True when the reply goes out as a stream (chunked) rather than with a content-length.
 
@@ -195,12 +182,41 @@ def _asks_for_stream(body: bytes) -> bool:
 
 def response_headers(reply: WireReply, *, chunked: bool) -> list[tuple[str, str]]:
     """The reply's headers with the delivery's own framing header (length or chunked)."""
-    headers = [(k, v) for k, v in reply.headers if k.lower() not in _FRAMING_HEADERS]
+    return framed(reply, chunked=chunked)[0]
+
+
+def framed(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`response_headers`, and the content-length they declare (None when chunked)."""
+    headers: list[tuple[str, str]] = []
+    declared: str | None = None
+    for name, value in reply.headers:
+        lowered = name.lower()
+        if lowered not in _FRAMING_HEADERS:
+            headers.append((name, value))
+        elif lowered == "content-length" and declared is None:
+            declared = value
     if chunked:
         headers.append(("transfer-encoding", "chunked"))
-    else:
-        headers.append(("content-length", str(content_length(reply))))
-    return headers
+        return headers, None
+    length = _declared_length(reply, declared)
+    headers.append(("content-length", str(length)))
+    return headers, length
+
+
+def content_length(reply: WireReply) -> int:
+    """The length a non-streamed reply declares: its body, or more when the body breaks off.
+
+    A body that ends in a break was cut short, so it must declare more than it sends —
+    otherwise the client would have had a complete message. A fault may declare the
+    original length with its own ``content-length`` header.
+    """
+    return _declared_length(reply, reply.header("content-length"))
+
+
+def _declared_length(reply: WireReply, declared: str | None) -> int:
+    sent = reply.body_size
+    length = int(declared) if declared is not None and declared.isdigit() else sent
+    return max(length, sent + 1) if reply.ending is not None else length
 
 
 class _SyncBody:

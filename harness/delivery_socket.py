@@ -11,7 +11,7 @@ see; here the same fields are enacted on the socket, read the same way:
 - a lazy body (:class:`~harness.wire.SegmentStream`, a huge reply) is generated one segment
   at a time in a worker thread, the next only after uvicorn's flow control let the previous
   one go: the server never holds more than a segment or two of it;
-- framing is :func:`~harness.delivery_http.response_headers`: chunked for streams, else a
+- framing is :func:`~harness.delivery_http.framed`: chunked for streams, else a
   content-length (larger than the body when the body breaks off);
 - ``before_head`` RESET: ``SO_LINGER 0`` and an abort, a real RST before any byte (httpx:
   ``RemoteProtocolError: Server disconnected without sending a response.``);
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from harness.delivery_http import content_length, response_headers
+from harness.delivery_http import framed
 from harness.serving import Message, Receive, Send
 from harness.wire import KEEPALIVE_COMMENT, Break, Segment, SegmentStream, WireReply
 
@@ -252,12 +252,10 @@ async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bo
 
 
 def _head(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """:func:`response_headers`, encoded; True if the body ends at its declared length."""
-    encoded = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in response_headers(reply, chunked=chunked)
-    ]
-    return encoded, not chunked and reply.ending is None and content_length(reply) == reply.body_size
+    """:func:`framed` headers, encoded; True if the body ends at its declared length."""
+    headers, length = framed(reply, chunked=chunked)
+    encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    return encoded, length is not None and reply.ending is None and length == reply.body_size
 
 
 async def _send_all(channel: Channel, clock: Clock, segments: list[Segment], *, completes: bool) -> bool:

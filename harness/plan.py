@@ -62,8 +62,15 @@ class RatePlan(FaultPlan):
 
     def faults_for(self, seed: int, case: int, call: int) -> tuple[FaultUse, ...]:
         """Roll once per rule, in declaration order."""
+        if not any(0 < rule.rate < 1 for rule in self.rules):
+            # Every roll's outcome is known (rate 1 always fires, rate 0 never): none drawn,
+            # which is what seeding the plan's stream would cost.
+            chosen = [
+                use for rule in self.rules if rule.rate >= 1 and rule.eligible(call) for use in rule.uses
+            ]
+            return tuple(chosen)
         rng = rng_for(seed, "plan", case, call)
-        chosen: list[FaultUse] = []
+        chosen = []
         for rule in self.rules:
             roll = rng.random()  # always drawn, so one rule's window does not shift the others
             if rule.eligible(call) and roll < rule.rate:

@@ -7,7 +7,6 @@ fake provider server) only turn that reply into a response.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from harness.dialects.base import Dialect, dialect_for_path
 from harness.faults.base import FaultContext, FaultUse, Layer
 from harness.plan import CLEAN, FaultPlan
 from harness.seeding import rng_for
-from harness.wire import Completion, ModelRequest, WireReply
+from harness.wire import Completion, Envelope, ModelRequest, WireReply
 
 LAYER_ORDER = {Layer.CONTENT: 0, Layer.ENVELOPE: 1, Layer.TRANSPORT: 2}
 """The order the Responder applies a chain's faults in: content, then envelope, then transport."""
@@ -63,32 +62,44 @@ class Responder:
         dialect = dialect_for_path(path)
         if dialect is None:
             raise ValueError(f"no dialect serves {path}")
-        memory = case.memory.provider() if case.memory is not None else contextlib.nullcontext()
-        with memory:
-            call = case.next_call()
-            try:
-                request = dialect.parse(path, body, headers)
-            except ValueError as exc:
-                # A real provider answers a request it cannot read with a 400, not a crash.
-                return self._bad_request(dialect, path, str(exc), case, call)
-            request.read_timeout = read_timeout
-            uses = self.plan.faults_for(case.seed, case.index, call)
-            reply, completion = self.render(dialect, request, uses, case.seed, case.index, call)
-            self._stamp(reply, case, [u.label for u in uses])
-            case.record(
-                ServedCall(
-                    call=call,
-                    dialect=dialect.name,
-                    path=path,
-                    stream=request.stream,
-                    faults=reply.faults,
-                    status=reply.status,
-                    body=reply.served_body,
-                    injected_delay=reply.total_delay,
-                    input_tokens=completion.input_tokens,
-                    output_tokens=completion.output_tokens,
-                )
+        if case.memory is None:
+            return self._respond(dialect, path, body, headers, case, read_timeout)
+        with case.memory.provider():
+            return self._respond(dialect, path, body, headers, case, read_timeout)
+
+    def _respond(
+        self,
+        dialect: Dialect,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        case: CaseState,
+        read_timeout: float | None,
+    ) -> WireReply:
+        call = case.next_call()
+        try:
+            request = dialect.parse(path, body, headers)
+        except ValueError as exc:
+            # A real provider answers a request it cannot read with a 400, not a crash.
+            return self._bad_request(dialect, path, str(exc), case, call)
+        request.read_timeout = read_timeout
+        uses = self.plan.faults_for(case.seed, case.index, call)
+        reply, completion = self.render(dialect, request, uses, case.seed, case.index, call)
+        self._stamp(reply, case, [u.label for u in uses])
+        case.record(
+            ServedCall(
+                call,
+                dialect.name,
+                path,
+                request.stream,
+                reply.faults,
+                reply.status,
+                reply.served_body,
+                reply.total_delay,
+                completion.input_tokens,
+                completion.output_tokens,
             )
+        )
         return reply
 
     def _bad_request(self, dialect: Dialect, path: str, reason: str, case: CaseState, call: int) -> WireReply:
@@ -120,10 +131,17 @@ class Responder:
     ) -> tuple[WireReply, Completion]:
         """Apply the chain layer by layer: content → envelope → transport."""
         request.call = call
-        completion = self.source.completion(request, rng_for(seed, "source", case, call))
+        # One stream per reply: the source draws the value, then the dialect its ids (and a
+        # stream's split) from where the source left off. Seeding a stream costs more than
+        # all the draws of a reply, so a reply seeds one, not one per stage.
+        reply_rng = rng_for(seed, "reply", case, call)
+        completion = self.source.completion(request, reply_rng)
         if request.forced_tool and completion.tool_name is None:
             completion.tool_name = request.forced_tool
-        ordered = sorted(enumerate(uses), key=lambda pair: LAYER_ORDER[pair[1].fault.layer])
+        if not uses:  # the common case: no fault, nothing to order
+            envelope = dialect.render(completion, request, reply_rng)
+            return self._serialized(dialect, envelope, completion), completion
+        ordered = sorted(enumerate(uses), key=_layer_rank)
 
         def context(position: int, use: FaultUse) -> FaultContext:
             return FaultContext(request, dialect, fault_rng(seed, case, call, position, use.fault.name))
@@ -134,17 +152,27 @@ class Responder:
         if any(use.fault.layer is Layer.ENVELOPE for use in uses):
             # Envelope faults edit the text inside the envelope: they get it built.
             completion = built(completion)
-        envelope = dialect.render(completion, request, rng_for(seed, "render", case, call))
+        envelope = dialect.render(completion, request, reply_rng)
         for position, use in ordered:
             if use.fault.layer is Layer.ENVELOPE:
                 envelope = use.apply_to(envelope, context(position, use))
-        reply = dialect.serialize(envelope, lazy=completion.lazy_text is not None)
-        if completion.head_delay or completion.chunk_times:
-            recorded_timing(reply, completion.head_delay, completion.chunk_times)
+        reply = self._serialized(dialect, envelope, completion)
         for position, use in ordered:
             if use.fault.layer is Layer.TRANSPORT:
                 reply = use.apply_to(reply, context(position, use))
         return reply, completion
+
+    @staticmethod
+    def _serialized(dialect: Dialect, envelope: Envelope, completion: Completion) -> WireReply:
+        """The envelope as bytes, with the completion's recorded timing if it has one."""
+        reply = dialect.serialize(envelope, lazy=completion.lazy_text is not None)
+        if completion.head_delay or completion.chunk_times:
+            recorded_timing(reply, completion.head_delay, completion.chunk_times)
+        return reply
+
+
+def _layer_rank(pair: tuple[int, FaultUse]) -> int:
+    return LAYER_ORDER[pair[1].fault.layer]
 
 
 def built(completion: Completion) -> Completion:

@@ -24,6 +24,7 @@ import yaml
 from harness.contract import Contract
 from harness.errors import ScenarioError
 from harness.importing import ObjectImportError, import_object
+from harness.jsontext import compact_json
 from harness.plan import CLEAN, FaultPlan, MixPlan, RatePlan, Rule, SequencePlan
 from harness.responder import Responder, Source
 from harness.scenario_schema import (
@@ -371,7 +372,7 @@ def _build_source(spec: SourceSpec, path: Path) -> Source:
         if spec.content is None:
             raise ScenarioError(where, "source.content", "expected text or a JSON value; got null")
         _check_json(spec.content, where, "source.content")
-        text = spec.content if isinstance(spec.content, str) else _compact(spec.content)
+        text = spec.content if isinstance(spec.content, str) else compact_json(spec.content)
         return InlineSource(text)
     cassette = Path(os.path.normpath(path.parent / (spec.cassette or "")))
     if not cassette.is_file():
@@ -566,7 +567,3 @@ def _new_faker(locale: str) -> Any:
 def _alias_set(spec: pydantic.BaseModel, key: str) -> bool:
     name = f"{key}_" if key == "schema" else key
     return name in spec.model_fields_set
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

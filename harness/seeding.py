@@ -84,3 +84,22 @@ def rng_for(seed: int, *key: object) -> random.Random:
     rng._key = (seed, *key)
     rng.gauss_next = None  # type: ignore[attr-defined]  # what random.Random.__init__ sets
     return rng
+
+
+def below(rng: random.Random, n: int) -> int:
+    """``rng.randrange(n)`` for ``n`` > 0: the same number from the same stream, without its checks.
+
+    Draws ``n.bit_length()`` bits until they fall below ``n`` (Python's own method); being
+    ours, the numbers also stay the same whatever Python's ``random`` does in a later version.
+    """
+    bits = n.bit_length()
+    getrandbits = rng.getrandbits
+    drawn = getrandbits(bits)
+    while drawn >= n:
+        drawn = getrandbits(bits)
+    return int(drawn)
+
+
+def between(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint(low, high)`` (``low`` <= ``high``), drawn as :func:`below` draws."""
+    return low + below(rng, high - low + 1)

@@ -257,7 +257,10 @@ class WireReply:
     @property
     def body(self) -> bytes:
         """All body bytes joined (what the client gets if nothing breaks); builds a lazy body whole."""
-        return b"".join(s.data for s in self.segments)
+        segments = self.segments
+        if isinstance(segments, list) and len(segments) == 1:
+            return segments[0].data
+        return b"".join(s.data for s in segments)
 
     @property
     def lazy(self) -> bool:
@@ -267,9 +270,12 @@ class WireReply:
     @property
     def body_size(self) -> int:
         """Body bytes, without generating a lazy body."""
-        if isinstance(self.segments, SegmentStream):
-            return self.segments.size
-        return sum(len(s.data) for s in self.segments)
+        segments = self.segments
+        if isinstance(segments, SegmentStream):
+            return segments.size
+        if len(segments) == 1:
+            return len(segments[0].data)
+        return sum(len(s.data) for s in segments)
 
     @property
     def served_body(self) -> bytes | LazyBody:
@@ -281,11 +287,17 @@ class WireReply:
     @property
     def total_delay(self) -> float:
         """Seconds of injected waiting in this reply, before and between segments."""
-        if isinstance(self.segments, SegmentStream):
-            return self.head_delay + self.segments.delay
-        return self.head_delay + sum(s.delay for s in self.segments)
+        segments = self.segments
+        if isinstance(segments, SegmentStream):
+            return self.head_delay + segments.delay
+        if len(segments) == 1:
+            return self.head_delay + segments[0].delay
+        return self.head_delay + sum(s.delay for s in segments)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), if present."""
         lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        for key, value in self.headers:
+            if key == lowered or key.lower() == lowered:
+                return value
+        return None

@@ -121,6 +121,20 @@ def test_every_served_call_is_logged_on_the_case() -> None:
     assert all(c.input_tokens > 0 and c.output_tokens > 0 for c in state.calls)
 
 
+def test_calls_logged_out_of_order_are_kept_in_call_order() -> None:
+    """SDK retries may run in threads: a later call can finish first; the log stays by call number."""
+    state = CaseState(seed=1, index=2, time_scale=0)
+    server = responder(1)
+    body = request_body("openai-chat", False)
+    for _ in range(3):
+        server.respond(PATHS["openai-chat"], body, {}, state)
+    first, second, third = state.calls
+    state.calls.clear()
+    for served in (third, first, second):
+        state.record(served)
+    assert [c.call for c in state.calls] == [1, 2, 3]
+
+
 def test_a_path_no_dialect_serves_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="/v1/embeddings"):
         responder(0).respond("/v1/embeddings", b"{}", {}, CaseState(seed=0, index=0))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.seeding import derive_seed, rng_for
+from harness.seeding import below, between, derive_seed, rng_for
 
 KEY = (7, "source", 3, 1)
 
@@ -68,3 +68,19 @@ def test_a_method_captured_before_the_first_draw_still_draws_the_stream() -> Non
     lazy, plain = rng_for(*KEY), random.Random(derive_seed(*KEY))
     draw = lazy.random  # held across the first draw, as random.Random.choices does
     assert [draw() for _ in range(4)] == [plain.random() for _ in range(4)]
+
+
+def test_below_and_between_draw_what_randrange_and_randint_draw_and_are_pinned() -> None:
+    """The hot paths' draws: Python's numbers today, and these numbers whatever Python does later."""
+    ours, stdlib = rng_for(*KEY), random.Random(derive_seed(*KEY))
+    drawn = [between(ours, 1, 6) for _ in range(8)]
+    assert drawn == [stdlib.randint(1, 6) for _ in range(8)]
+    assert drawn == [2, 4, 2, 4, 1, 2, 2, 1]
+    assert below(ours, 10**12) == stdlib.randrange(10**12) == 360765282122
+    assert below(ours, 1) == stdlib.randrange(1) == 0
+    assert [below(ours, 62) for _ in range(50)] == [stdlib.randrange(62) for _ in range(50)]
+
+
+def test_between_covers_its_whole_range_and_nothing_else() -> None:
+    rng = random.Random(3)
+    assert {between(rng, -2, 2) for _ in range(500)} == {-2, -1, 0, 1, 2}

@@ -559,3 +559,20 @@ def test_locale_faker_is_deterministic_and_falls_back_to_fakers_own_methods() ->
     assert first == draws(1) and first != draws(2)
     assert all(ord(c) > 0x3000 for c in first[1])  # ja_JP's own first_name: Japanese, not romanised
     assert re.fullmatch(r"[A-Za-z]{2}-\d{2}", first[4])
+
+
+def test_an_object_of_required_fields_draws_as_the_general_path_does() -> None:
+    """The fixed-shape shortcut (every property required) draws the same values, in the same order."""
+    from harness.sources.generated import _Maker, _ObjectPlan
+
+    source = SchemaSource.from_model(UserRecord)
+    plan = source._plans.get(
+        source.schema, "", _Maker(source.schema, source._plans, source._faker, random.Random())
+    )
+    assert isinstance(plan, _ObjectPlan) and plan.fixed
+
+    def maker(seed: int) -> _Maker:
+        return _Maker(source.schema, source._plans, source._faker, random.Random(seed))
+
+    for seed in range(40):
+        assert list(plan.draw(maker(seed), 0).items()) == list(plan._draw_chosen(maker(seed), 0).items())

@@ -34,6 +34,7 @@ from harness.dialects.base import (
     split_text,
     text_of,
 )
+from harness.seeding import below, between
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
 CREATED_RANGE = (1_735_689_600, 1_767_225_599)
@@ -303,7 +304,7 @@ def _draw_ids(rng: random.Random) -> _Ids:
     message_id = "msg_01" + random_token(rng, 22)
     tool_id = "toolu_01" + random_token(rng, 22)
     request_id = _request_id(rng)
-    now = rng.randint(*CREATED_RANGE)
+    now = between(rng, *CREATED_RANGE)
     headers = {"request-id": request_id}
     for kind, limits in (
         ("requests", (50, 1_000, 4_000)),
@@ -311,10 +312,10 @@ def _draw_ids(rng: random.Random) -> _Ids:
         ("output-tokens", (8_000, 80_000, 400_000)),
         ("tokens", (48_000, 480_000, 2_400_000)),
     ):
-        limit = rng.choice(limits)
+        limit = limits[below(rng, len(limits))]
         headers[f"anthropic-ratelimit-{kind}-limit"] = str(limit)
-        headers[f"anthropic-ratelimit-{kind}-remaining"] = str(limit - rng.randint(1, max(1, limit // 50)))
-        headers[f"anthropic-ratelimit-{kind}-reset"] = _rfc3339(now + rng.randint(1, 60))
+        headers[f"anthropic-ratelimit-{kind}-remaining"] = str(limit - between(rng, 1, max(1, limit // 50)))
+        headers[f"anthropic-ratelimit-{kind}-reset"] = _rfc3339(now + between(rng, 1, 60))
     return _Ids(message_id, tool_id, headers)
 
 

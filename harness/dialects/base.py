@@ -19,8 +19,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from harness.jsontext import compact_json
 from harness.lazytext import LazyText
 from harness.registry import Registry
+from harness.seeding import between
 from harness.wire import (
     JSON,
     Completion,
@@ -147,32 +149,14 @@ class Dialect(ABC):
         return WireReply(status=envelope.status, headers=list(headers.items()), segments=segments)
 
 
-def _json_encoder() -> Callable[[JSON], str]:
-    """One compact encoder for every reply: ``json.dumps(v, ensure_ascii=False, separators=(",", ":"))``.
-
-    ``json.dumps`` with options builds a new encoder on every call, which costs a 20-event
-    stream more than the encoding itself. Rendered JSON is a tree: no circular check.
-    """
-    encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return encoder.encode
-    escape = json.encoder.encode_basestring  # keeps non-ASCII characters, as ensure_ascii=False does
-    iterencode = make(None, encoder.default, escape, None, ":", ",", False, False, True)
-    return lambda value: "".join(iterencode(value, 0))
-
-
-_encode = _json_encoder()
-
-
 def dump_json(value: JSON) -> bytes:
     """Compact UTF-8 JSON, non-ASCII kept raw (so multi-byte characters can be split)."""
-    return _encode(value).encode()
+    return compact_json(value).encode()
 
 
 def frame_event(event: SseEvent) -> bytes:
     """One SSE frame: optional ``event:`` line, one ``data:`` line, blank line."""
-    data = event.data if isinstance(event.data, str) else _encode(event.data)
+    data = event.data if isinstance(event.data, str) else compact_json(event.data)
     if event.event is None:
         return f"data: {data}\n\n".encode()
     return f"event: {event.event}\ndata: {data}\n\n".encode()
@@ -370,7 +354,7 @@ def split_text(text: Text, rng: random.Random, *, low: int = 8, high: int = 16) 
     pieces: list[Text] = []
     start = 0
     while start < len(text):
-        size = max(floor, rng.randint(low, high))
+        size = max(floor, between(rng, low, high))
         pieces.append(text[start : start + size])
         start += size
     return pieces

@@ -26,6 +26,7 @@ from harness.dialects.base import (
     split_text,
     text_of,
 )
+from harness.seeding import below, between
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
@@ -35,6 +36,8 @@ CREATED_RANGE = (1_735_689_600, 1_767_225_599)
 """``created`` timestamps are drawn from 2025 so replies look recent yet stay reproducible."""
 
 HEX = "0123456789abcdef"
+_REQUEST_LIMITS = (500, 5_000, 10_000, 30_000)
+_TOKEN_LIMITS = (200_000, 2_000_000, 10_000_000, 150_000_000)
 
 _FINISH = {Finish.STOP: "stop", Finish.LENGTH: "length", Finish.CONTENT_FILTER: "content_filter"}
 
@@ -322,7 +325,7 @@ def _list(value: JSON) -> list[JSON]:
 def _draw_ids(rng: random.Random) -> _Ids:
     """Draw ids and success headers; the order of draws is part of the byte-identical promise."""
     completion_id = "chatcmpl-" + random_token(rng, 24)
-    created = rng.randint(*CREATED_RANGE)
+    created = between(rng, *CREATED_RANGE)
     fingerprint = "fp_" + random_token(rng, 10, HEX)
     call_id = "call_" + random_token(rng, 24)
     return _Ids(completion_id, created, fingerprint, call_id, success_headers(rng))
@@ -330,18 +333,18 @@ def _draw_ids(rng: random.Random) -> _Ids:
 
 def success_headers(rng: random.Random) -> dict[str, str]:
     """Request id, processing time and (not yet exhausted) rate-limit headers of a successful OpenAI reply."""
-    request_limit = rng.choice((500, 5_000, 10_000, 30_000))
-    token_limit = rng.choice((200_000, 2_000_000, 10_000_000, 150_000_000))
+    request_limit = _REQUEST_LIMITS[below(rng, 4)]
+    token_limit = _TOKEN_LIMITS[below(rng, 4)]
     return {
         "x-request-id": _request_id(rng),
-        "openai-processing-ms": str(rng.randint(180, 2_400)),
+        "openai-processing-ms": str(between(rng, 180, 2_400)),
         "openai-version": "2020-10-01",
         "x-ratelimit-limit-requests": str(request_limit),
         "x-ratelimit-limit-tokens": str(token_limit),
-        "x-ratelimit-remaining-requests": str(request_limit - rng.randint(1, request_limit // 50)),
-        "x-ratelimit-remaining-tokens": str(token_limit - rng.randint(100, token_limit // 50)),
-        "x-ratelimit-reset-requests": f"{rng.randint(6, 999)}ms",
-        "x-ratelimit-reset-tokens": f"{rng.randint(0, 999)}ms",
+        "x-ratelimit-remaining-requests": str(request_limit - between(rng, 1, request_limit // 50)),
+        "x-ratelimit-remaining-tokens": str(token_limit - between(rng, 100, token_limit // 50)),
+        "x-ratelimit-reset-requests": f"{between(rng, 6, 999)}ms",
+        "x-ratelimit-reset-tokens": f"{between(rng, 0, 999)}ms",
     }
 
 

@@ -49,6 +49,7 @@ from harness.dialects.openai_chat import (
     success_headers,
     tax_usage_counts,
 )
+from harness.seeding import between
 from harness.wire import JSON, Completion, Envelope, Finish, ModelRequest, SseEvent
 
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -334,8 +335,8 @@ def _list(value: JSON) -> list[JSON]:
 def _draw_ids(rng: random.Random) -> _Ids:
     """Draw ids and success headers; the order of draws is part of the byte-identical promise."""
     response_id = "resp_" + random_token(rng, 50, HEX)
-    created_at = rng.randint(*CREATED_RANGE)
-    completed_at = created_at + rng.randint(1, 9)
+    created_at = between(rng, *CREATED_RANGE)
+    completed_at = created_at + between(rng, 1, 9)
     message_id = "msg_" + random_token(rng, 50, HEX)
     function_id = "fc_" + random_token(rng, 50, HEX)
     call_id = "call_" + random_token(rng, 24)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.jsontext import compact_json
+
 Path = tuple[str, ...]
 """Object keys from the root to a value; list indices are not part of a path."""
 
@@ -42,6 +44,8 @@ class Found:
 
     def dumps(self, value: Any) -> str:
         """``value`` as JSON in the original's layout, non-ASCII characters kept raw."""
+        if self.indent is None and self.separators == (",", ":"):
+            return compact_json(value)
         return json.dumps(value, ensure_ascii=False, indent=self.indent, separators=self.separators)
 
 

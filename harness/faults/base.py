@@ -126,7 +126,7 @@ def fault(
     return decorate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FaultUse:
     """A fault with validated parameters, as a fault plan hands it to the Responder."""
 
@@ -143,9 +143,9 @@ class FaultUse:
         """Apply this fault with its parameters to ``target``."""
         return self.fault.apply(target, self.params, ctx)
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
-        """``name`` or ``name(k=v,…)`` with the parameters that differ from defaults."""
+        """``name`` or ``name(k=v,…)`` with the parameters that differ from defaults (worked out once)."""
         set_fields = self.params.non_default
         if not set_fields:
             return self.fault.name

@@ -28,6 +28,8 @@ from faker.providers.lorem import Provider as _Lorem
 from faker.providers.person import Provider as _Person
 from faker.utils.text import slugify
 
+from harness.seeding import below
+
 Draw = Callable[[random.Random], str]
 """Draws one value with the given rng."""
 
@@ -177,11 +179,11 @@ class LocaleFaker:
 
 
 def _digit(rng: random.Random) -> str:
-    return rng.choice(_DIGITS)
+    return _DIGITS[below(rng, 10)]
 
 
 def _letter(rng: random.Random) -> str:
-    return rng.choice(_LETTERS)
+    return _LETTERS[below(rng, 52)]
 
 
 def chooser(elements: Sequence[str] | Mapping[str, float], *, lower: bool = False) -> Draw:
@@ -202,4 +204,4 @@ def picker(elements: Sequence[Any] | Mapping[Any, float]) -> Callable[[random.Ra
         if total > 0:
             # What rng.choices(range(count), cum_weights=cumulative) draws, without its per-call checks.
             return lambda rng: bisect.bisect(cumulative, rng.random() * total, 0, last)
-    return lambda rng: rng.randrange(count)
+    return lambda rng: below(rng, count)

@@ -35,6 +35,8 @@ from typing import Any
 import jsonschema
 from faker import Faker
 
+from harness.jsontext import compact_json
+from harness.seeding import below, between
 from harness.sources.fakedata import LocaleFaker
 from harness.sources.fieldnames import (
     FakerRule,
@@ -137,7 +139,7 @@ class SchemaSource:
                 except GenerationError as exc:
                     problem = str(exc)
                     continue
-                text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                text = compact_json(value)
                 problem = self._problem(value, text) or ""
                 if not problem:
                     return value, text
@@ -282,7 +284,7 @@ class _EnumPlan(_Plan):
 
     def draw(self, maker: _Maker, depth: int) -> Any:
         """One of the values."""
-        return maker.rng.choice(self.values)
+        return self.values[below(maker.rng, len(self.values))]
 
 
 class _BooleanPlan(_Plan):
@@ -372,7 +374,7 @@ class _IntegerPlan(_Plan):
 
     def draw(self, maker: _Maker, depth: int) -> Any:
         """An integer (a multiple of ``multipleOf`` when set)."""
-        drawn = maker.rng.randint(self.low, self.high)
+        drawn = between(maker.rng, self.low, self.high)
         return drawn if self.step == 1 else int(drawn * self.step)
 
 
@@ -504,9 +506,28 @@ class _ObjectPlan(_Plan):
         self.extra = schema.get("additionalProperties", True)
         self.low: int = int(schema.get("minProperties", 0))
         self.high: int | None = schema.get("maxProperties")
+        self.fixed = not self.optional and not self.undeclared and len(self.properties) >= self.low
+        """Every property is required and declared: the object's shape never varies."""
+        self.children: list[tuple[str, _Plan]] | None = None
+        """Each property's plan, in order, when :attr:`fixed` (looked up on the first draw)."""
 
     def draw(self, maker: _Maker, depth: int) -> Any:
         """An object of drawn properties."""
+        if not self.fixed or not self.properties:
+            return self._draw_chosen(maker, depth)
+        # The common case (a pydantic model without optional fields), without the choosing:
+        # the same draws, in the same order, as the general path.
+        if depth >= _TOO_DEEP:
+            raise GenerationError("schema recursion has no finite instance")
+        children = self.children
+        if children is None:
+            children = self.children = [
+                (name, maker.plans.get(sub, name, maker)) for name, sub in self.properties.items()
+            ]
+        return {name: plan.draw(maker, depth + 1) for name, plan in children}
+
+    def _draw_chosen(self, maker: _Maker, depth: int) -> Any:
+        """Choose the optional properties, then draw every chosen one."""
         rng, properties, low, high, extra = maker.rng, self.properties, self.low, self.high, self.extra
         chosen = set(self.required)
         room = math.inf if high is None else high - len(chosen)
@@ -615,12 +636,12 @@ class _Maker:
 
     def datetime(self) -> str:
         """An RFC 3339 UTC timestamp inside a fixed window (never relative to today)."""
-        moment = _EPOCH + timedelta(seconds=self.rng.randrange(_WINDOW))
+        moment = _EPOCH + timedelta(seconds=below(self.rng, _WINDOW))
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def date(self) -> str:
         """An ISO date inside a fixed window."""
-        return date.fromordinal(_FIRST_DAY + self.rng.randrange(_WINDOW // 86400)).isoformat()
+        return date.fromordinal(_FIRST_DAY + below(self.rng, _WINDOW // 86400)).isoformat()
 
 
 def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

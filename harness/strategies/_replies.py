@@ -14,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from harness.faults.base import FaultContext, FaultUse, Layer
+from harness.jsontext import compact_json
 from harness.responder import fault_rng
 from harness.sources.generated import GenerationError, SchemaSource
 from harness.sources.inline import clean_completion
@@ -72,10 +73,6 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def clean_replies(source: ReplySource, *, realistic: bool = True) -> SearchStrategy[str]:
     """Compact JSON text valid against ``source`` (a JSON Schema, a pydantic model or its path).
 
@@ -102,7 +99,7 @@ def clean_replies(source: ReplySource, *, realistic: bool = True) -> SearchStrat
         raise InvalidArgument(
             f"source={_short(source)}: hypothesis-jsonschema cannot use the schema: {exc}"
         ) from None
-    texts = values.map(_text)
+    texts = values.map(compact_json)
     model = generator.model
     if model is None:
         return texts
