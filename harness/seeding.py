@@ -4,6 +4,8 @@ Seeding a Mersenne Twister costs about 4 µs — more than most draws a model ca
 and many derived streams are never drawn from (a fault that needs no randomness, an
 inline source). So :func:`rng_for` hands out a stream that seeds itself on its first
 draw: the numbers are exactly those of ``random.Random(derive_seed(seed, *key))``.
+:func:`below` and :func:`between` are ``randrange`` and ``randint`` for the hot paths:
+the same numbers, drawn in one small function.
 """
 
 from __future__ import annotations
