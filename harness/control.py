@@ -24,7 +24,7 @@ import json
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.errors import UsageError
 
@@ -56,9 +56,8 @@ class ControlReply:
         return cls(status, line.encode() + b"\n", "text/plain; charset=utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class CaseRecord:
-    """One served model call, as the case log shows it."""
+class CaseRecord(NamedTuple):
+    """One served model call, as the case log shows it (a tuple: one is made per request)."""
 
     case: str
     call: int

@@ -186,13 +186,13 @@ def response_headers(reply: WireReply, *, chunked: bool) -> list[tuple[str, str]
 
 
 def framed(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[str, str]], int | None]:
-    """:func:`response_headers`, and the content-length they declare (None when chunked)."""
+    """:func:`response_headers` (lower-case names) and the content-length they declare (None: chunked)."""
     headers: list[tuple[str, str]] = []
     declared: str | None = None
     for name, value in reply.headers:
         lowered = name.lower()
         if lowered not in _FRAMING_HEADERS:
-            headers.append((name, value))
+            headers.append((lowered, value))
         elif lowered == "content-length" and declared is None:
             declared = value
     if chunked:

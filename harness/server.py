@@ -148,22 +148,15 @@ class Provider:
         received = time.time()
         case, pinned = self.case_for(headers)
         reply = self.responder.respond(path, body, headers, case)
-        served = case.calls[-1] if case.calls else None
-        case.calls.clear()  # the ledger keeps the log; a pinned case may live long
+        calls = case.calls
+        served = calls[-1] if calls else None
+        calls.clear()  # the ledger keeps the log; a pinned case may live long
         stream = served.stream if served else False
-        self.ledger.record(
-            control.CaseRecord(
-                case=reply.case_id,
-                call=served.call if served else 1,
-                faults=reply.faults,
-                status=reply.status,
-                bytes=reply.body_size,
-                path=path,
-                stream=stream,
-                pinned=pinned,
-                received=received,
-            )
+        call = served.call if served else 1
+        record = control.CaseRecord(
+            reply.case_id, call, reply.faults, reply.status, reply.body_size, path, stream, pinned, received
         )
+        self.ledger.record(record)
         return reply, stream
 
     def describe(self) -> dict[str, Any]:
@@ -257,7 +250,8 @@ class ProviderApp(LifespanApp):
             await _answer(send, control.ControlReply.text(404, f"nothing served at {method} {path}"))
             return
         try:
-            await self.turns.wait()
+            if not self.turns.take():
+                await self.turns.wait()
             reply, stream = self.provider.answer(path, body, headers)
         except PinError as exc:
             await _answer(send, control.ControlReply.text(400, str(exc)))
@@ -286,10 +280,16 @@ class Turns:
         self._taken = 0
         """Turns given out since the pump last ran (it runs once per iteration while turns are taken)."""
 
+    def take(self) -> bool:
+        """Take a turn now if this iteration has one left and nobody waits; False if not (then wait)."""
+        if self._waiting or self._taken >= self.per_pass:
+            return False
+        self._take(asyncio.get_running_loop())
+        return True
+
     async def wait(self) -> None:
-        """Return at once if this iteration has turns left and nobody waits; else in a later iteration."""
-        if not self._waiting and self._taken < self.per_pass:
-            self._take(asyncio.get_running_loop())
+        """Return at once if a turn is free (see :meth:`take`); else in a later iteration, in order."""
+        if self.take():
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)

@@ -66,7 +66,7 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every reply, and a frozen init costs 4x
 class _Block:
     """The one content block of a reply: text, or a tool call with its parsed input."""
 
@@ -75,7 +75,7 @@ class _Block:
     tool_input: dict[str, JSON] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ids:
     """Every invented identifier of one reply, drawn from the rng in a fixed order."""
 

@@ -80,7 +80,7 @@ _INSUFFICIENT_QUOTA = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every reply, and a frozen init costs 4x
 class _Message:
     """What the assistant message carries, decided once for the JSON and the stream renderings."""
 
@@ -91,7 +91,7 @@ class _Message:
     finish_reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ids:
     """Every invented identifier of one reply, drawn from the rng in a fixed order."""
 

@@ -77,7 +77,7 @@ _INCOMPLETE_REASON = {Finish.LENGTH: "max_output_tokens", Finish.CONTENT_FILTER:
 _DEFAULT_TEXT_CONFIG: dict[str, JSON] = {"format": {"type": "text"}, "verbosity": "medium"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every reply, and a frozen init costs 4x
 class _Output:
     """What the reply's ``output`` carries, decided once for the JSON and the stream renderings."""
 
@@ -91,7 +91,7 @@ class _Output:
     incomplete_reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ids:
     """Every invented identifier of one reply, drawn from the rng in a fixed order."""
 
