@@ -144,7 +144,9 @@ def serve(
     """Serve a scenario as a fake provider over HTTP (openai and anthropic paths, /_harness/ control)."""
     from harness.server import ProviderServer
 
-    server = ProviderServer(scenario, host=host, port=port, seed=seed, time_scale=time_scale, token=token)
+    server = ProviderServer(
+        scenario, host=host, port=port, seed=seed, time_scale=time_scale, token=token, quiet_gc=True
+    )
     described = server.provider.describe()
     print(f"harness: serving {described['name']} (seed {described['seed']}) on {server.url}")
     print(f"OPENAI_BASE_URL={server.openai_base_url}")

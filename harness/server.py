@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import harness.dialects  # noqa: F401  (registers every built-in dialect)
 from harness import control
 from harness.case import CaseState
+from harness.collector import QuietCollector
 from harness.delivery_http import is_chunked
 from harness.delivery_socket import Channel, Clock, Transports, play, protocol_class
 from harness.dialects.base import Dialect, dialect_for_path
@@ -215,7 +216,9 @@ def _read_text(path: Path) -> str | None:
 class ProviderApp(LifespanApp):
     """The ASGI app: dialect paths answered by the Provider, ``/_harness/`` by the control API."""
 
-    def __init__(self, provider: Provider, transports: Transports | None = None) -> None:
+    def __init__(
+        self, provider: Provider, transports: Transports | None = None, *, quiet_gc: bool = False
+    ) -> None:
         super().__init__()
         self.provider = provider
         self.transports = transports if transports is not None else Transports()
@@ -223,10 +226,21 @@ class ProviderApp(LifespanApp):
         """Set when the server stops: every held connection is released at once."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.turns = Turns()
+        self.in_flight = 0
+        """Requests being answered right now."""
+        self.collector = QuietCollector(lambda: self.in_flight > 0) if quiet_gc else None
+        """Full garbage collections only while idle (a process that only serves: ``harness serve``)."""
 
     async def startup(self) -> None:
-        """Note the event loop, so that :meth:`close` can reach it from another thread."""
+        """Note the event loop (:meth:`close` reaches it from another thread); start the collector."""
         self.loop = asyncio.get_running_loop()
+        if self.collector is not None:
+            self.collector.start()
+
+    async def shutdown(self) -> None:
+        """Give the garbage collector back to CPython."""
+        if self.collector is not None:
+            await self.collector.stop()
 
     def close(self) -> None:
         """Release every held connection (thread-safe)."""
@@ -235,6 +249,13 @@ class ProviderApp(LifespanApp):
 
     async def http(self, scope: Message, receive: Receive, send: Send) -> None:
         """Answer a model request, or a control request."""
+        self.in_flight += 1
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _http(self, scope: Message, receive: Receive, send: Send) -> None:
         # ASGI servers send header names lower-cased.
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
@@ -272,7 +293,7 @@ class Turns:
     still taking a burst in. The total work is the same; under steady load nobody waits.
     """
 
-    per_pass = 16
+    per_pass = 8
     """Requests served per loop iteration while others wait (a few milliseconds of work at most)."""
 
     def __init__(self) -> None:
@@ -334,7 +355,9 @@ class ProviderServer(UvicornService):
 
     ``port=0`` picks a free port (bound at construction, so :attr:`url` is known at once).
     ``time_scale`` and ``seed`` default to the scenario's; ``hold_cap`` bounds every hang
-    (real seconds). Binding a non-loopback ``host`` requires ``token``.
+    (real seconds). Binding a non-loopback ``host`` requires ``token``. ``quiet_gc``: the
+    process only serves, so full garbage collections wait until no request is in flight
+    (:mod:`harness.collector`); ``harness serve`` sets it.
     """
 
     what = "the fake provider server"
@@ -351,6 +374,7 @@ class ProviderServer(UvicornService):
         token: str | None = None,
         hold_cap: float = 120.0,
         case_log_size: int = 10_000,
+        quiet_gc: bool = False,
     ) -> None:
         if not is_loopback(host) and not token:
             raise UsageError(f"binding {host} (beyond loopback) needs a control token: pass --token")
@@ -364,7 +388,7 @@ class ProviderServer(UvicornService):
         )
         self.transports = Transports()
         super().__init__(
-            ProviderApp(self.provider, self.transports),
+            ProviderApp(self.provider, self.transports, quiet_gc=quiet_gc),
             host,
             port,
             http=protocol_class(self.transports),
