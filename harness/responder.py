@@ -88,16 +88,16 @@ class Responder:
         self._stamp(reply, case, [u.label for u in uses])
         case.record(
             ServedCall(
-                call,
-                dialect.name,
-                path,
-                request.stream,
-                reply.faults,
-                reply.status,
-                reply.served_body,
-                reply.total_delay,
-                completion.input_tokens,
-                completion.output_tokens,
+                call=call,
+                dialect=dialect.name,
+                path=path,
+                stream=request.stream,
+                faults=reply.faults,
+                status=reply.status,
+                body=reply.served_body,
+                injected_delay=reply.total_delay,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
             )
         )
         return reply

@@ -155,7 +155,15 @@ class Provider:
         stream = served.stream if served else False
         call = served.call if served else 1
         record = control.CaseRecord(
-            reply.case_id, call, reply.faults, reply.status, reply.body_size, path, stream, pinned, received
+            case=reply.case_id,
+            call=call,
+            faults=reply.faults,
+            status=reply.status,
+            bytes=reply.body_size,
+            path=path,
+            stream=stream,
+            pinned=pinned,
+            received=received,
         )
         self.ledger.record(record)
         return reply, stream
