@@ -140,6 +140,8 @@ def locust_user(arm: str, url: str) -> type:
 
 WARMUP = 1.0
 """Seconds of load after spawning completes before the measured window opens."""
+NO_WINDOW: dict[str, Any] = {"requests": 0, "failures": 0, "rps": 0.0}
+"""The figures of a process whose window never closed (read only)."""
 
 
 class Window:
@@ -200,7 +202,7 @@ def child_local(args: argparse.Namespace) -> dict[str, Any]:
     cpu = gevent.spawn(target_cpu, args.target_pid, WARMUP + args.duration)
     window.done.wait(120)
     runner.quit()
-    return {**(window.result or {"requests": 0, "failures": 0, "rps": 0.0}), "target_cpu": cpu.get()}
+    return {**(window.result or NO_WINDOW), "target_cpu": cpu.get()}
 
 
 def child_master(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,6 +216,7 @@ def child_master(args: argparse.Namespace) -> dict[str, Any]:
     from locust.env import Environment
 
     from harness.load.distributed import LocalWorkers, wait_for_workers
+    from harness.targets_wire import free_port
 
     port = free_port()
     environment = Environment(user_classes=[locust_user("pipeline", args.url)])
@@ -259,7 +262,7 @@ def _last_json(lines: list[str]) -> dict[str, Any]:
         if line.startswith("{"):
             found: dict[str, Any] = json.loads(line)
             return found
-    return {"requests": 0, "failures": 0, "rps": 0.0}
+    return NO_WINDOW
 
 
 def child_worker(args: argparse.Namespace) -> int:
@@ -271,18 +274,11 @@ def child_worker(args: argparse.Namespace) -> int:
     environment = Environment(user_classes=[locust_user("pipeline", args.url)])
     window = Window(environment, args.duration)
     code = run_worker(environment, HOST, args.master_port)
-    print(json.dumps(window.result or {"requests": 0, "failures": 0, "rps": 0.0}), flush=True)
+    print(json.dumps(window.result or NO_WINDOW), flush=True)
     return code
 
 
 # --- the driver -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def usable_cpus() -> list[int]:
@@ -300,6 +296,8 @@ def pin(cpu: int | None) -> list[str]:
 @contextlib.contextmanager
 def target_process(cpu: int | None) -> Iterator[tuple[str, psutil.Process]]:
     """The trivial target in a subprocess on ``cpu``; its URL and process."""
+    from harness.targets_wire import free_port
+
     port = free_port()
     argv = [*pin(cpu), sys.executable, __file__, "--child", "target", "--port", str(port)]
     process = subprocess.Popen(argv, cwd=ROOT)

@@ -214,9 +214,6 @@ async def play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: boo
 
 
 async def _play(reply: WireReply, channel: Channel, clock: Clock, *, chunked: bool) -> None:
-    if _plain(reply, clock):
-        await _play_plain(reply, channel, chunked=chunked)
-        return
     # Zero waits are skipped, not awaited: at time_scale 0 a reply is a few sends and nothing else.
     delay = clock.real(reply.head_delay)
     if delay > 0 and await channel.pause(delay):
@@ -257,32 +254,6 @@ async def _finish(channel: Channel) -> None:
     except h11.LocalProtocolError:
         # A fault declared a content-length the body does not reach: the body breaks off.
         await channel.drop(rst=False)
-
-
-def _plain(reply: WireReply, clock: Clock) -> bool:
-    """True for a reply with nothing to enact: held body, no wait (at this time scale), no break."""
-    if reply.raw_response is not None or reply.before_head is not None or reply.ending is not None:
-        return False
-    segments = reply.segments
-    if not isinstance(segments, list) or clock.real(reply.head_delay) > 0:
-        return False
-    return clock.time_scale == 0 or not any(segment.delay > 0 for segment in segments)
-
-
-async def _play_plain(reply: WireReply, channel: Channel, *, chunked: bool) -> None:
-    """:func:`_play` for a :func:`_plain` reply: the head, then each segment as its own write."""
-    headers, completes = _head(reply, chunked=chunked)
-    await channel.start(reply.status, headers)
-    segments = reply.segments
-    assert isinstance(segments, list)
-    last = len(segments) - 1
-    for index, segment in enumerate(segments):
-        if index == last and completes:
-            await channel.finish(segment.data)  # as in _send: the last write and the finish in one
-            return
-        if segment.data:
-            await channel.write(segment.data)
-    await _finish(channel)
 
 
 def _head(reply: WireReply, *, chunked: bool) -> tuple[list[tuple[bytes, bytes]], bool]:

@@ -35,8 +35,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.dialects import DIALECTS
+from harness.errors import UsageError
+from harness.faults import FAULTS
 from harness.faults.base import FaultUse
-from harness.fuzz_case import FuzzCase
+from harness.faults.envelope import supports
+from harness.fuzz_case import FuzzCase, changed_params
 from harness.fuzz_probe import Kind, Prober, Received, Trial
 from harness.observation import Outcome
 from harness.reports import BAD_OUTCOMES
@@ -147,12 +151,7 @@ class FuzzResult:
 
 def fault_names(case: FuzzCase, settings: FuzzSettings) -> list[str]:
     """Faults the search may draw: those the case's provider supports, narrowed by only/exclude."""
-    import harness.faults
-    from harness.dialects import DIALECTS
-    from harness.errors import UsageError
-    from harness.faults.envelope import supports
-
-    known = list(harness.faults.FAULTS)
+    known = list(FAULTS)
     for name in (*settings.only, *settings.exclude):
         if name not in known:
             raise UsageError(f"harness fuzz: unknown fault {name!r}; see `harness faults`")
@@ -262,13 +261,11 @@ def reduce_chain(prober: Prober, trial: Trial, keeps: Callable[[Trial], bool] | 
 
 def reset_params(prober: Prober, trial: Trial) -> Trial:
     """Each parameter back to its default, and the reply seed to 0, wherever it still fails the same way."""
-    from harness.errors import UsageError
-
     current = trial
     for position in range(len(current.chain)):
-        for name in sorted(_set_fields(current.chain[position])):
+        for name in sorted(changed_params(current.chain[position])):
             use = current.chain[position]
-            params = _set_fields(use)
+            params = changed_params(use)
             del params[name]
             try:
                 simpler = FaultUse(use.fault, use.fault.parse_params(params))
@@ -285,13 +282,9 @@ def reset_params(prober: Prober, trial: Trial) -> Trial:
     return current
 
 
-def _set_fields(use: FaultUse) -> dict[str, Any]:
-    return use.params.model_dump(mode="json", exclude_defaults=True)
-
-
 def simplicity(trial: Trial) -> tuple[int, int, int, int]:
     """Sort key of "simpler": fewer faults, fewer non-default parameters, shorter labels, lower reply seed."""
-    changed = sum(len(_set_fields(use)) for use in trial.chain)
+    changed = sum(len(changed_params(use)) for use in trial.chain)
     return len(trial.chain), changed, sum(len(label) for label in trial.labels), trial.reply_seed
 
 

@@ -101,9 +101,14 @@ class FuzzCase:
         return self
 
 
+def changed_params(use: FaultUse) -> dict[str, Any]:
+    """The parameters of ``use`` that differ from the fault's defaults, as JSON values."""
+    return use.params.model_dump(mode="json", exclude_defaults=True)
+
+
 def use_document(use: FaultUse) -> dict[str, Any]:
     """``{fault: name, params: {...}}`` with the parameters that differ from the fault's defaults."""
-    params = use.params.model_dump(mode="json", exclude_defaults=True)
+    params = changed_params(use)
     return {"fault": use.fault.name, "params": params} if params else {"fault": use.fault.name}
 
 

@@ -203,7 +203,7 @@ def _markdown(data: Mapping[str, Any]) -> Iterator[str]:
     )
     yield ""
     for error in data.get("harness_errors", []):
-        chain = " + ".join(f"`{_cell(x)}`" for x in error["labels"]) or "clean reply"
+        chain = _md_chain(error["labels"])
         yield f"- **harness error {error['id']}** (a bug in harness, not the pipeline): {chain}: "
         yield f"  {_cell(error['harness_error'])}; replay with `{_cell(error['replay'])}`"
         yield ""
@@ -214,15 +214,15 @@ def _markdown(data: Mapping[str, Any]) -> Iterator[str]:
     yield "|---|---|---|---|---|"
     for cls in classes:
         outcome = cls["outcome"] + (f" `{cls['error_type']}`" if cls["error_type"] else "")
-        chain = " + ".join(f"`{_cell(label)}`" for label in cls["labels"]) or "clean reply"
+        chain = _md_chain(cls["labels"])
         yield f"| {cls['id']} | {outcome} | {chain} | {cls['examples']} | `{_cell(cls['replay'])}` |"
     for cls in classes:
         yield ""
         yield f"## {cls['id']}: {cls['outcome']}" + (f" {cls['error_type']}" if cls["error_type"] else "")
         yield ""
-        yield f"- minimal chain: {' + '.join(f'`{_cell(x)}`' for x in cls['labels']) or 'clean reply'}"
+        yield f"- minimal chain: {_md_chain(cls['labels'])}"
         yield f"- detail: {_cell(cls['detail'] or '-')}"
-        yield f"- found as: {' + '.join(f'`{_cell(x)}`' for x in cls['found']['labels']) or 'clean reply'}"
+        yield f"- found as: {_md_chain(cls['found']['labels'])}"
         if cls["received"]:
             last = cls["received"][-1]
             body = last.get("body", "(binary, see report.json)")
@@ -233,6 +233,10 @@ def _markdown(data: Mapping[str, Any]) -> Iterator[str]:
             yield "```"
         yield ""
         yield f"Replay with: `{cls['replay']}`"
+
+
+def _md_chain(labels: list[str]) -> str:
+    return " + ".join(f"`{_cell(label)}`" for label in labels) or "clean reply"
 
 
 def _cell(text: str) -> str:
@@ -246,31 +250,30 @@ def _cut(text: str, limit: int) -> str:
 # --- the terminal ----------------------------------------------------------------------------------
 
 
+def _line(console: Console, text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_result(console: Console, result: FuzzResult, data: Mapping[str, Any], report: Path) -> None:
     """The summary line, then each class: chain, outcome, bytes received, and the replay command last."""
     count = len(result.classes)
-    console.print(
+    _line(
+        console,
         f"harness fuzz: {result.target}, seed {result.settings.seed}: {result.examples} examples "
         f"({result.failing_examples} failing), {result.runs} pipeline runs in "
         f"{result.search_seconds + result.shrink_seconds:.1f}s; "
         f"{count} failure class{'es' if count != 1 else ''}"
         + (f"; {len(result.harness_errors)} harness error(s)" if result.harness_errors else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
     )
     for cls, entry in zip(result.classes, data["classes"], strict=True):
         _print_class(console, cls, entry)
     for cls, entry in zip(result.harness_errors, data["harness_errors"], strict=True):
         _print_harness_error(console, cls, entry)
-    console.print(f"\nReport: {display_path(report)}", markup=False, highlight=False, soft_wrap=True)
+    _line(console, f"\nReport: {display_path(report)}")
     listed = result.classes or result.harness_errors
     if listed:
-        last = listed[-1]
         # the output ends with a command that reproduces a failure, as every harness failure does
-        console.print(
-            f"Replay with: {replay_command(report, last.id)}", markup=False, highlight=False, soft_wrap=True
-        )
+        _line(console, f"Replay with: {replay_command(report, listed[-1].id)}")
 
 
 def changed_excerpt(received: Received, clean: Trial | None) -> tuple[int, str]:
@@ -294,42 +297,38 @@ def changed_excerpt(received: Received, clean: Trial | None) -> tuple[int, str]:
 
 def _print_harness_error(console: Console, cls: FailureClass, entry: Mapping[str, Any]) -> None:
     minimal = cls.minimal
-
-    def line(text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
-
     console.print(
         f"\n[bold yellow]{cls.id}[/bold yellow] harness error: a bug in harness itself, not in the pipeline "
         "(please report it)",
         highlight=False,
         soft_wrap=True,
     )
-    line(f"  chain: {describe_chain(minimal)} (reply seed {minimal.reply_seed})")
-    line(f"  error: {_cut(' '.join((minimal.harness_error or '').split()), 300)}")
-    line(f"  seen in {cls.examples} example(s); left out of the failure classes")
-    line(f"  Replay with: {entry['replay']}")
+    _line(console, f"  chain: {describe_chain(minimal)} (reply seed {minimal.reply_seed})")
+    _line(console, f"  error: {_cut(' '.join((minimal.harness_error or '').split()), 300)}")
+    _line(console, f"  seen in {cls.examples} example(s); left out of the failure classes")
+    _line(console, f"  Replay with: {entry['replay']}")
 
 
 def _print_class(console: Console, cls: FailureClass, entry: Mapping[str, Any]) -> None:
     minimal = cls.minimal
-
-    def line(text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
-
     console.print(f"\n[bold red]{cls.id}[/bold red] {describe_kind(minimal)}", highlight=False)
-    line(f"  minimal chain: {describe_chain(minimal)} (reply seed {minimal.reply_seed})")
+    _line(console, f"  minimal chain: {describe_chain(minimal)} (reply seed {minimal.reply_seed})")
     if minimal.detail:
-        line(f"  outcome: {_cut(' '.join(minimal.detail.split()), 300)}")
+        _line(console, f"  outcome: {_cut(' '.join(minimal.detail.split()), 300)}")
     if minimal.received:
         last = minimal.received[-1]
         at, excerpt = changed_excerpt(last, cls.clean)
         where = f"; differs from the clean reply at byte {at}" if at > TERMINAL_CONTEXT else ""
-        line(
+        _line(
+            console,
             f"  received (call {last.call} of {len(minimal.received)}, status {last.status}, "
-            f"{last.size} bytes{where}): {excerpt or '(nothing)'}"
+            f"{last.size} bytes{where}): {excerpt or '(nothing)'}",
         )
     shrunk = "" if cls.simplest else " (Hypothesis's shrink did not meet it again: defaults restored only)"
-    line(f"  seen in {cls.examples} example(s); first as {' + '.join(cls.found.labels) or 'clean'}{shrunk}")
+    _line(
+        console,
+        f"  seen in {cls.examples} example(s); first as {' + '.join(cls.found.labels) or 'clean'}{shrunk}",
+    )
     if "saved_case" in entry:
-        line(f"  saved: {entry['saved_case']}")
-    line(f"  Replay with: {entry['replay']}")
+        _line(console, f"  saved: {entry['saved_case']}")
+    _line(console, f"  Replay with: {entry['replay']}")

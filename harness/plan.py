@@ -15,6 +15,7 @@ call) always gets the same chain, in-process or over the wire.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
@@ -60,17 +61,20 @@ class RatePlan(FaultPlan):
 
     rules: tuple[Rule, ...]
 
+    @functools.cached_property
+    def certain(self) -> bool:
+        """True when every rule's rate is 0 or 1: no roll can change the outcome."""
+        return not any(0 < rule.rate < 1 for rule in self.rules)
+
     def faults_for(self, seed: int, case: int, call: int) -> tuple[FaultUse, ...]:
         """Roll once per rule, in declaration order."""
-        if not any(0 < rule.rate < 1 for rule in self.rules):
-            # Every roll's outcome is known (rate 1 always fires, rate 0 never): none drawn,
-            # which is what seeding the plan's stream would cost.
-            chosen = [
+        if self.certain:
+            # Rate 1 always fires, rate 0 never: no roll is drawn, so the plan's stream is never seeded.
+            return tuple(
                 use for rule in self.rules if rule.rate >= 1 and rule.eligible(call) for use in rule.uses
-            ]
-            return tuple(chosen)
+            )
         rng = rng_for(seed, "plan", case, call)
-        chosen = []
+        chosen: list[FaultUse] = []
         for rule in self.rules:
             roll = rng.random()  # always drawn, so one rule's window does not shift the others
             if rule.eligible(call) and roll < rule.rate:

@@ -17,7 +17,7 @@ from harness.dialects.base import Dialect, dialect_for_path
 from harness.faults.base import FaultContext, FaultUse, Layer
 from harness.plan import CLEAN, FaultPlan
 from harness.seeding import rng_for
-from harness.wire import Completion, Envelope, ModelRequest, WireReply
+from harness.wire import Completion, ModelRequest, WireReply
 
 LAYER_ORDER = {Layer.CONTENT: 0, Layer.ENVELOPE: 1, Layer.TRANSPORT: 2}
 """The order the Responder applies a chain's faults in: content, then envelope, then transport."""
@@ -138,9 +138,6 @@ class Responder:
         completion = self.source.completion(request, reply_rng)
         if request.forced_tool and completion.tool_name is None:
             completion.tool_name = request.forced_tool
-        if not uses:  # the common case: no fault, nothing to order
-            envelope = dialect.render(completion, request, reply_rng)
-            return self._serialized(dialect, envelope, completion), completion
         ordered = sorted(enumerate(uses), key=_layer_rank)
 
         def context(position: int, use: FaultUse) -> FaultContext:
@@ -156,19 +153,13 @@ class Responder:
         for position, use in ordered:
             if use.fault.layer is Layer.ENVELOPE:
                 envelope = use.apply_to(envelope, context(position, use))
-        reply = self._serialized(dialect, envelope, completion)
+        reply = dialect.serialize(envelope, lazy=completion.lazy_text is not None)
+        if completion.head_delay or completion.chunk_times:
+            recorded_timing(reply, completion.head_delay, completion.chunk_times)
         for position, use in ordered:
             if use.fault.layer is Layer.TRANSPORT:
                 reply = use.apply_to(reply, context(position, use))
         return reply, completion
-
-    @staticmethod
-    def _serialized(dialect: Dialect, envelope: Envelope, completion: Completion) -> WireReply:
-        """The envelope as bytes, with the completion's recorded timing if it has one."""
-        reply = dialect.serialize(envelope, lazy=completion.lazy_text is not None)
-        if completion.head_delay or completion.chunk_times:
-            recorded_timing(reply, completion.head_delay, completion.chunk_times)
-        return reply
 
 
 def _layer_rank(pair: tuple[int, FaultUse]) -> int:

@@ -484,24 +484,16 @@ def _build_slos(texts: Sequence[str], where: str) -> list[SLO]:
 
 
 def _build_xfail(specs: Mapping[str, XFailSpec], slos: Sequence[SLO], where: str) -> dict[str, XFail]:
-    from harness.slo import parse_slo
-
-    known = [slo.text for slo in slos]
-    xfail: dict[str, XFail] = {}
-    for label, spec in specs.items():
-        texts: list[str] = []
-        for j, text in enumerate(spec.slos):
-            at = f"xfail[{label!r}].slos[{j}]"
-            try:
-                normal = parse_slo(text).text
-            except ValueError as exc:
-                raise ScenarioError(where, at, one_line(str(exc))) from None
-            if normal not in known:
-                listed = ", ".join(repr(k) for k in known) or "none (slos is empty)"
-                raise ScenarioError(where, at, f"expected one of the scenario's slos: {listed}; got {text!r}")
-            texts.append(normal)
-        xfail[label] = XFail(spec.reason, texts)
-    return xfail
+    return {
+        label: XFail(
+            spec.reason,
+            [
+                _known_slo(text, slos, where, f"xfail[{label!r}].slos[{j}]")
+                for j, text in enumerate(spec.slos)
+            ],
+        )
+        for label, spec in specs.items()
+    }
 
 
 def _build_load(spec: LoadSpec | None, slos: Sequence[SLO], where: str) -> LoadConfig | None:

@@ -152,13 +152,10 @@ def listen(host: str, port: int) -> socket.socket:
 
 async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
     """The whole request body, or None past ``limit`` bytes."""
-    message = await receive()
-    if message["type"] == "http.request" and not message.get("more_body", False):
-        body: bytes = message.get("body", b"")  # the usual case: the body in one message
-        return None if limit is not None and len(body) > limit else body
     chunks: list[bytes] = []
     size = 0
     while True:
+        message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
@@ -168,7 +165,6 @@ async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-        message = await receive()
     return b"".join(chunks)
 
 

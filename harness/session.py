@@ -85,7 +85,7 @@ def _targets(request: RunRequest, defaults: list[str]) -> list[Target]:
         if isinstance(target, HttpTarget) and request.provider_port is not None:
             target = dataclasses.replace(target, provider_port=request.provider_port)
         targets.append(target)
-    if request.target_cmd is not None and is_demo_command(request.target_cmd):
+    if is_demo_command(request.target_cmd):
         targets.extend(demo_targets(request.target_cmd, request.target_memory_limit, request.provider_port))
     elif request.target_cmd is not None:
         targets.append(

@@ -44,7 +44,7 @@ import sys
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import httpx
 
@@ -206,7 +206,7 @@ class DemoServiceTarget(HttpTarget):
             yield session
 
 
-def is_demo_command(command: str | None) -> bool:
+def is_demo_command(command: str | None) -> TypeGuard[str]:
     """True for ``demo``, ``demo:naive`` and ``demo:hardened`` (``--target-cmd``'s embedded default)."""
     return command is not None and command.strip().partition(":")[0] == DEMO_COMMAND
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from harness.runner import run_scenario
 from harness.scenario import Scenario, load_scenario, load_scenarios, parse_scenario
 from harness.sources import SchemaSource
 from harness.target import parse_target
+from harness.targets_wire import free_port
 
 SENTENCE = "Please sign up Ada Lovelace (ada@example.com) on the pro plan, account 1815, from 2024-03-01."
 Extract = Callable[[str], dict[str, Any]]
@@ -272,14 +272,6 @@ def test_a_stall_kept_alive_by_comments_ends_at_the_service_deadline_over_the_wi
     (folder,) = reports.iterdir()
     (result,) = json.loads((folder / "report.json").read_text("utf-8"))["results"]
     assert result["outcomes"]["allowed_error"] == 1 and result["outcomes"]["timeout"] == 0
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- finding the JSON --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
 
@@ -13,16 +12,11 @@ import pytest
 
 from harness.errors import TargetError
 from harness.process import Exit, Service, port_open
+from harness.targets_wire import free_port
 
 PY = sys.executable
 STEP = 20_000_000
 """Bytes a growing child allocates per step."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def python(code: str) -> str:

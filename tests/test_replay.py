@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
-import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.cli import main
-
-NAIVE = "py:harness.demo.naive:extract"
-HARDENED = "py:harness.demo.hardened:extract"
-CONTRACT = "harness.demo.contract:UserRecord"
-DECLARED = "harness.demo.errors:ExtractionError"
-
-Done = subprocess.CompletedProcess[str]
-
-
-def in_process(argv: Sequence[object], capfd: pytest.CaptureFixture[str]) -> Done:
-    """``harness argv`` through ``harness.cli:main`` in this process."""
-    capfd.readouterr()
-    code = main([str(a) for a in argv])
-    out, err = capfd.readouterr()
-    return subprocess.CompletedProcess([str(a) for a in argv], code, out, err)
+from harness.targets_wire import free_port
+from tests.test_fuzz import CONTRACT, DECLARED, HARDENED, NAIVE, in_process
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +92,6 @@ def test_a_saved_case_file_replays_against_the_target_given(
     fixed = in_process(["replay", case, "--target", HARDENED], capfd)
     assert fixed.returncode == 0, fixed.stdout
     assert "fixed: the case now ends in allowed_error" in fixed.stdout
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_a_case_replays_over_the_wire_against_a_launched_service(

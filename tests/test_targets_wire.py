@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,17 +21,18 @@ from harness.process import Service
 from harness.runner import RunSettings, run_scenario
 from harness.scenario import load_scenario
 from harness.target import parse_target
-from harness.targets_wire import HttpTarget, ServiceError, command_target, demo_targets, http_target
+from harness.targets_wire import (
+    HttpTarget,
+    ServiceError,
+    command_target,
+    demo_targets,
+    free_port,
+    http_target,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OOM = REPO / "scenarios" / "oom-huge-payload.yaml"
 RENAMED = REPO / "scenarios" / "renamed-key-outage.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_command(port: int) -> str:

@@ -24,7 +24,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from harness.load.model import LoadSample, LoadSettings
+from harness.load.model import LoadSample, LoadSettings, ranked_faults
 from harness.metrics import Unit, format_value
 from harness.reports import short_target
 
@@ -127,7 +127,7 @@ class LiveView:
         return table
 
     def _faults(self, sample: LoadSample) -> Text:
-        ranked = sorted(sample.faults_served.items(), key=lambda item: (-item[1], item[0]))
+        ranked = ranked_faults(sample.faults_served)
         text = Text("faults served: ", style="dim")
         if not ranked:
             return text.append("none yet")

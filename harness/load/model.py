@@ -7,6 +7,7 @@ the reports and tests can use it without gevent's monkey-patching.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,11 @@ class LoadSample:
     rss: int | None
     faults_served: dict[str, int] = field(default_factory=dict)
     """Model replies served so far per fault label (``clean`` for none), for the live view."""
+
+
+def ranked_faults(faults: Mapping[str, int]) -> list[tuple[str, int]]:
+    """``(label, replies)`` pairs, most served first, ties in label order."""
+    return sorted(faults.items(), key=lambda item: (-item[1], item[0]))
 
 
 @dataclass

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from harness.load.model import ranked_faults
 from harness.metrics import Unit, format_value
 from harness.reports.plots import figure_svg
 
@@ -104,8 +105,7 @@ def rss_svg(samples: Sequence[LoadSample], limits: Sequence[tuple[str, float]], 
 
 def fault_mix_svg(faults: Mapping[str, int], *, key: str) -> str | None:
     """Model replies served per fault label, largest first, as horizontal bars."""
-    counts = sorted((n, label) for label, n in faults.items() if n > 0)
-    counts.sort(key=lambda item: -item[0])  # stable: ties stay in label order
+    counts = [(n, label) for label, n in ranked_faults(faults) if n > 0]
     if not counts:
         return None
     if len(counts) > _FAULT_BARS:

@@ -200,7 +200,8 @@ def forward_case_pins(provider_urls: Iterable[str]) -> bool:
     only when the request does not carry a pin of its own. Returns False when there is no
     provider URL to match (nothing is patched).
     """
-    origins = {_origin(urllib.parse.urlsplit(url)) for url in provider_urls if url}
+    parts = [urllib.parse.urlsplit(url) for url in provider_urls if url]
+    origins = {_origin(url.scheme, url.hostname, url.port) for url in parts}
     if not origins:
         return False
     for module_name in ("httpx", "httpx2"):
@@ -214,9 +215,8 @@ def forward_case_pins(provider_urls: Iterable[str]) -> bool:
     return True
 
 
-def _origin(url: urllib.parse.SplitResult) -> tuple[str, str, int | None]:
-    default = 443 if url.scheme == "https" else 80
-    return url.scheme, (url.hostname or "").lower(), url.port or default
+def _origin(scheme: str, host: str | None, port: int | None) -> tuple[str, str, int | None]:
+    return scheme, (host or "").lower(), port or (443 if scheme == "https" else 80)
 
 
 def _stamping(send: Callable[..., Any], origins: set[tuple[str, str, int | None]]) -> Callable[..., Any]:
@@ -225,8 +225,7 @@ def _stamping(send: Callable[..., Any], origins: set[tuple[str, str, int | None]
         if pin is None or CASE_HEADER in request.headers:
             return
         url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        if (url.scheme, url.host.lower(), port) in origins:
+        if _origin(url.scheme, url.host, url.port) in origins:
             request.headers[CASE_HEADER] = pin
 
     if inspect.iscoroutinefunction(send):

@@ -14,8 +14,6 @@ from harness.plan import Rule, SequencePlan
 from harness.responder import LAYER_ORDER
 from harness.strategies._params import builtin_strategy, params_strategy
 
-"""The order the Responder applies layers in; chains are sorted by it."""
-
 Chain = tuple[FaultUse, ...]
 """Faults applied together to one model call, content → envelope → transport."""
 
@@ -146,7 +144,12 @@ def faults(
     transport, then by name); within a fault, towards each parameter's default — the plain
     ``name`` label — or, where the default is too slow to fuzz, the simplest bounded value.
     """
-    chosen = select_faults(layers, names, exclude, provider)
+    return _one_of(select_faults(layers, names, exclude, provider), params)
+
+
+def _one_of(
+    chosen: list[Fault[Any]], params: Mapping[str, Mapping[str, Any]] | None
+) -> SearchStrategy[FaultUse]:
     overrides = _params_overrides(params, chosen)
     return st.one_of(
         [
@@ -192,11 +195,17 @@ def fault_chains(
     high = _size("max_size", max_size)
     if high < low:
         raise InvalidArgument(f"Cannot have max_size={max_size!r} < min_size={min_size!r}")
-    available = len(select_faults(layers, names, exclude, provider))
-    if low > available:
-        raise InvalidArgument(f"min_size={min_size!r} is more than the {available} distinct faults available")
-    one = faults(layers=layers, names=names, exclude=exclude, params=params, provider=provider)
-    drawn = st.lists(one, min_size=low, max_size=min(high, available), unique_by=lambda u: u.fault.name)
+    chosen = select_faults(layers, names, exclude, provider)
+    if low > len(chosen):
+        raise InvalidArgument(
+            f"min_size={min_size!r} is more than the {len(chosen)} distinct faults available"
+        )
+    drawn = st.lists(
+        _one_of(chosen, params),
+        min_size=low,
+        max_size=min(high, len(chosen)),
+        unique_by=lambda u: u.fault.name,
+    )
     return drawn.map(order_chain)
 
 
